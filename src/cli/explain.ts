@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { collect, loadInput, UserError, writeOut } from './common.js';
+import { compile } from '../policy/compile.js';
+import { EndpointError, explain, formatExplanation, resolveEndpoint } from '../sim/explain.js';
+import { outputFormat, portsOption } from './matrix.js';
+
+export function register(program: Command): void {
+  program
+    .command('explain')
+    .description('explain the verdict for one connection: which policy and rule allow it, or the nearest miss')
+    .option('-f, --file <path>', 'manifest file or folder (repeatable)', collect)
+    .requiredOption('--from <endpoint>', 'source: namespace/pod or an IP')
+    .requiredOption('--to <endpoint>', 'destination: namespace/pod or an IP')
+    .requiredOption('--port <port>', 'destination port and protocol, e.g. 80/TCP')
+    .option('-o, --output <format>', 'text | json', 'text')
+    .action(async (opts: { file?: string[]; from: string; to: string; port: string; output: string }) => {
+      const format = outputFormat(opts.output, ['text', 'json']);
+      const ports = portsOption(opts.port)!;
+      if (ports.length !== 1) throw new UserError('--port takes one port, e.g. 80/TCP', 2);
+      const { store } = await loadInput(opts);
+      const plan = compile(store);
+      let x;
+      try {
+        x = explain(plan, resolveEndpoint(plan, opts.from, 'from'), resolveEndpoint(plan, opts.to, 'to'), ports[0]!.protocol, ports[0]!.port);
+      } catch (e) {
+        if (e instanceof EndpointError) throw new UserError(e.message, 2);
+        throw e;
+      }
+      if (format === 'json') {
+        writeOut(
+          JSON.stringify(
+            {
+              from: x.from,
+              to: x.to,
+              port: x.port,
+              protocol: x.protocol,
+              allowed: x.verdict.allowed,
+              summary: x.verdict.summary,
+              egress: { outcome: x.egress.verdict.outcome, policies: x.egress.verdict.policies, allowedBy: x.egress.verdict.allowedBy, text: x.egress.text, rules: x.egress.rules, nearest: x.egress.nearest },
+              ingress: { outcome: x.ingress.verdict.outcome, policies: x.ingress.verdict.policies, allowedBy: x.ingress.verdict.allowedBy, text: x.ingress.text, rules: x.ingress.rules, nearest: x.ingress.nearest },
+            },
+            null,
+            2,
+          ),
+        );
+      } else writeOut(formatExplanation(x));
+    });
+}

@@ -1,0 +1,37 @@
+// A finding is something wrong (error) or suspicious (warning) about the input, always naming
+// where: file, object and field. Errors make commands exit non-zero; the daemon logs them.
+
+export interface Finding {
+  severity: 'error' | 'warning';
+  /** Stable machine code, e.g. `invalid-cidr`, `selects-no-pod`. */
+  code: string;
+  message: string;
+  file?: string;
+  /** `Kind ns/name` (or `Kind name`, or `document N` when unnamed). */
+  object?: string;
+  /** JSON-path-like field: `spec.ingress[0].from[1].ipBlock.cidr`. */
+  field?: string;
+}
+
+/** Printable, single-line rendering of any user-provided text inside a message. */
+export function show(value: unknown): string {
+  let s: string;
+  if (typeof value === 'string') s = JSON.stringify(value);
+  else {
+    try {
+      s = JSON.stringify(value) ?? String(value);
+    } catch {
+      s = String(value);
+    }
+  }
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+}
+
+export function formatFinding(f: Finding): string {
+  const where = [f.file, f.object, f.field].filter((x) => x !== undefined && x !== '').join(': ');
+  return `${f.severity}: ${where ? `${where}: ` : ''}${f.message} [${f.code}]`;
+}
+
+export function hasErrors(findings: readonly Finding[]): boolean {
+  return findings.some((f) => f.severity === 'error');
+}

@@ -1,0 +1,236 @@
+// compile(store, {node}) → Plan. The ONLY place NetworkPolicy semantics live. Pure, synchronous.
+import type { ClusterStore } from '../cluster/store.js';
+import type { Direction, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyRule } from '../cluster/model.js';
+import { familyOf, isActionablePod, objectKey } from '../cluster/model.js';
+import { describeSelector, isEmptySelector, selectorMatches } from './selector.js';
+import { resolveNamedPort } from './ports.js';
+import { ipInBlock } from './ipblock.js';
+import type { CidrPeer, Plan, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer, RuleOrigin } from './plan.js';
+import { ruleId } from './plan.js';
+
+export interface CompileOptions {
+  /** Compile for one node: only its pods are targets, only policies selecting them are kept. */
+  node?: string;
+}
+
+const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Memoised selector evaluation for one compile run. */
+class Selection {
+  private readonly nsCache = new Map<string, string[]>();
+  private readonly podCache = new Map<string, Pod[]>();
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly actionable: Map<string, Pod[]>,
+  ) {}
+
+  namespacesMatching(sel: LabelSelector): string[] {
+    const k = JSON.stringify(sel);
+    let hit = this.nsCache.get(k);
+    if (!hit) {
+      hit = this.store.namespaceNames().filter((ns) => selectorMatches(sel, this.store.namespaceLabels(ns)));
+      this.nsCache.set(k, hit);
+    }
+    return hit;
+  }
+
+  podsMatching(ns: string, sel: LabelSelector | undefined): Pod[] {
+    const pods = this.actionable.get(ns) ?? [];
+    if (!sel || isEmptySelector(sel)) return pods;
+    const k = `${ns}\u0000${JSON.stringify(sel)}`;
+    let hit = this.podCache.get(k);
+    if (!hit) {
+      hit = pods.filter((p) => selectorMatches(sel, p.labels));
+      this.podCache.set(k, hit);
+    }
+    return hit;
+  }
+}
+
+export function describePeer(peer: PolicyPeer, policyNamespace: string): string {
+  if (peer.ipBlock) return `ipBlock ${peer.ipBlock.cidr}${peer.ipBlock.except.length ? ` except ${peer.ipBlock.except.join(', ')}` : ''}`;
+  const pods = peer.podSelector ? (isEmptySelector(peer.podSelector) ? 'all pods' : `pods ${describeSelector(peer.podSelector)}`) : 'all pods';
+  const nss = peer.namespaceSelector
+    ? isEmptySelector(peer.namespaceSelector)
+      ? 'in all namespaces'
+      : `in namespaces ${describeSelector(peer.namespaceSelector)}`
+    : `in namespace ${policyNamespace}`;
+  return `${pods} ${nss}`;
+}
+
+export function describePort(p: PolicyPort): string {
+  if (p.port === undefined) return `all/${p.protocol}`;
+  if (p.endPort !== undefined) return `${p.port}-${p.endPort}/${p.protocol}`;
+  return `${p.port}/${p.protocol}`;
+}
+
+export function compile(store: ClusterStore, opts: CompileOptions = {}): Plan {
+  const actionablePods = [...store.pods.values()].filter(isActionablePod).sort((a, b) => byKey(objectKey(a), objectKey(b)));
+  const byNs = new Map<string, Pod[]>();
+  for (const p of actionablePods) {
+    let l = byNs.get(p.namespace);
+    if (!l) byNs.set(p.namespace, (l = []));
+    l.push(p);
+  }
+  const sel = new Selection(store, byNs);
+  const inScope = (p: Pod) => opts.node === undefined || p.nodeName === opts.node;
+
+  const policies: PlanPolicy[] = [];
+  const sortedPolicies = [...store.policies.values()].sort((a, b) => byKey(objectKey(a), objectKey(b)));
+  for (const np of sortedPolicies) {
+    const targets = sel.podsMatching(np.namespace, np.podSelector).filter(inScope);
+    if (targets.length === 0) continue;
+    policies.push(compilePolicy(np, targets, sel, actionablePods));
+  }
+
+  const pods: PlanPod[] = actionablePods.filter(inScope).map((p) => ({
+    key: objectKey(p),
+    namespace: p.namespace,
+    name: p.name,
+    ...(p.nodeName !== undefined ? { nodeName: p.nodeName } : {}),
+    ips: [...p.ips],
+    labels: p.labels,
+    ingressPolicies: [],
+    egressPolicies: [],
+  }));
+  const podIndex = new Map(pods.map((p) => [p.key, p]));
+  for (const pol of policies) {
+    for (const t of pol.targets) {
+      const pp = podIndex.get(t)!;
+      if (pol.types.includes('ingress')) pp.ingressPolicies.push(pol.id);
+      if (pol.types.includes('egress')) pp.egressPolicies.push(pol.id);
+    }
+  }
+
+  const podByIP: Record<string, string> = {};
+  for (const p of actionablePods) for (const ip of p.ips) if (!(ip in podByIP)) podByIP[ip] = objectKey(p);
+  const namespaceLabels: Plan['namespaceLabels'] = {};
+  for (const ns of store.namespaceNames()) namespaceLabels[ns] = store.namespaceLabels(ns);
+
+  const plan: Plan = {
+    pods,
+    policies,
+    nodes: [...store.nodes.values()]
+      .sort((a, b) => byKey(a.name, b.name))
+      .map((n) => ({ name: n.name, addresses: [...n.addresses], podCIDRs: [...n.podCIDRs] })),
+    services: [...store.services.values()]
+      .sort((a, b) => byKey(objectKey(a), objectKey(b)))
+      .map((s) => ({ key: objectKey(s), ips: [...new Set([...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs])] })),
+    podByIP,
+    namespaceLabels,
+  };
+  if (opts.node !== undefined) plan.node = opts.node;
+  return plan;
+}
+
+function compilePolicy(np: NetworkPolicy, targets: Pod[], sel: Selection, allPods: Pod[]): PlanPolicy {
+  const id = `${np.namespace}/${np.name}`;
+  const out: PlanPolicy = {
+    id,
+    namespace: np.namespace,
+    name: np.name,
+    types: [...np.policyTypes],
+    podSelector: np.podSelector,
+    targets: targets.map(objectKey),
+    ingress: [],
+    egress: [],
+  };
+  if (np.invalid) out.invalid = np.invalid;
+  for (const direction of ['ingress', 'egress'] as const) {
+    // Rules for a direction the policy does not affect are ignored (as the API does).
+    if (!np.policyTypes.includes(direction)) continue;
+    out[direction] = np[direction].map((rule, ruleIndex) =>
+      compileRule(rule, { namespace: np.namespace, policy: np.name, direction, ruleIndex }, targets, sel, allPods),
+    );
+  }
+  return out;
+}
+
+function compileRule(rule: PolicyRule, origin: RuleOrigin, targets: Pod[], sel: Selection, allPods: Pod[]): PlanRule {
+  const id = ruleId(origin);
+  if (rule.invalid !== undefined) return { id, origin, peers: [], ports: [], invalid: rule.invalid };
+  const peers: PlanRule['peers'] = rule.peers.length === 0 ? 'all' : rule.peers.map((p, i) => compilePeer(p, i, origin, sel));
+
+  let ports: PlanRule['ports'];
+  if (rule.ports.length === 0) ports = 'all';
+  else {
+    ports = [];
+    for (const [portIndex, p] of rule.ports.entries()) {
+      const spec = describePort(p);
+      if (typeof p.port !== 'string') {
+        const pp: PlanPort = { protocol: p.protocol, portIndex, spec };
+        if (p.port !== undefined) pp.port = p.port;
+        if (p.endPort !== undefined && p.endPort !== p.port) pp.endPort = p.endPort;
+        ports.push(pp);
+        continue;
+      }
+      // Named port: resolved on each destination pod (ingress: the policy's targets; egress: the peers).
+      const dests = origin.direction === 'ingress' ? targets : destinationPods(peers, allPods);
+      const byNumber = new Map<number, Pod[]>();
+      for (const d of dests) {
+        const n = resolveNamedPort(d.ports, p.port, p.protocol);
+        if (n === undefined) continue;
+        let l = byNumber.get(n);
+        if (!l) byNumber.set(n, (l = []));
+        l.push(d);
+      }
+      for (const n of [...byNumber.keys()].sort((a, b) => a - b)) {
+        const pods = byNumber.get(n)!;
+        ports.push({
+          protocol: p.protocol,
+          port: n,
+          portIndex,
+          spec,
+          name: p.port,
+          namedTargets: { pods: pods.map(objectKey), ips: pods.flatMap((x) => x.ips).sort(byKey) },
+        });
+      }
+      // A name no destination declares resolves to nothing: that entry matches no packet.
+    }
+  }
+  return { id, origin, peers, ports };
+}
+
+function compilePeer(peer: PolicyPeer, peerIndex: number, origin: RuleOrigin, sel: Selection): PlanPeer {
+  const setId = `${ruleId(origin)}/${peerIndex}`;
+  const describe = describePeer(peer, origin.namespace);
+  if (peer.ipBlock) {
+    const c: CidrPeer = { kind: 'cidr', setId, peerIndex, describe, family: familyOf(peer.ipBlock.cidr), block: { cidr: peer.ipBlock.cidr, except: [...peer.ipBlock.except] } };
+    return c;
+  }
+  const namespaces = peer.namespaceSelector ? sel.namespacesMatching(peer.namespaceSelector) : [origin.namespace];
+  const pods = namespaces.flatMap((ns) => sel.podsMatching(ns, peer.podSelector));
+  const out: PodPeer = {
+    kind: 'pods',
+    setId,
+    peerIndex,
+    describe,
+    policyNamespace: origin.namespace,
+    pods: pods.map(objectKey).sort(byKey),
+    ips: pods.flatMap((p) => p.ips).sort(byKey),
+  };
+  if (peer.podSelector) out.podSelector = peer.podSelector;
+  if (peer.namespaceSelector) out.namespaceSelector = peer.namespaceSelector;
+  return out;
+}
+
+/** Pods an egress rule's peers can reach (for named-port resolution). */
+function destinationPods(peers: PlanRule['peers'], allPods: Pod[]): Pod[] {
+  if (peers === 'all') return allPods;
+  const keys = new Set<string>();
+  const out: Pod[] = [];
+  const byKeyMap = new Map(allPods.map((p) => [objectKey(p), p]));
+  for (const peer of peers) {
+    if (peer.kind === 'pods') {
+      for (const k of peer.pods) if (!keys.has(k)) keys.add(k), out.push(byKeyMap.get(k)!);
+    } else {
+      for (const p of allPods) {
+        const k = objectKey(p);
+        if (!keys.has(k) && p.ips.some((ip) => ipInBlock(ip, peer.block))) keys.add(k), out.push(p);
+      }
+    }
+  }
+  return out;
+}
+
+export type { Direction };

@@ -1,0 +1,135 @@
+// IP and CIDR arithmetic for both families, on bigints. Pure.
+import { isIP } from 'node:net';
+import type { Family } from '../cluster/model.js';
+
+export interface Cidr {
+  family: Family;
+  /** Network address (host bits cleared). */
+  addr: bigint;
+  prefix: number;
+}
+
+const BITS: Record<Family, number> = { ipv4: 32, ipv6: 128 };
+
+export function bitsOf(family: Family): number {
+  return BITS[family];
+}
+
+function parseV4(s: string): bigint {
+  return s.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+}
+
+function parseV6(s: string): bigint {
+  let text = s;
+  // Embedded IPv4 tail (::ffff:1.2.3.4).
+  const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4tail) {
+    const v = parseV4(v4tail[1]!);
+    text = `${text.slice(0, -v4tail[1]!.length)}${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** Parses an IP address; undefined when it is not one. Zone ids are refused. */
+export function parseIP(s: string): { family: Family; value: bigint } | undefined {
+  const kind = isIP(s);
+  if (kind === 4) {
+    // Node accepts only dotted quads without leading-zero ambiguity? Be strict ourselves.
+    if (s.split('.').some((p) => p.length > 1 && p.startsWith('0'))) return undefined;
+    return { family: 'ipv4', value: parseV4(s) };
+  }
+  if (kind === 6 && !s.includes('%')) return { family: 'ipv6', value: parseV6(s) };
+  return undefined;
+}
+
+export function formatIP(family: Family, v: bigint): string {
+  if (family === 'ipv4') return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 0xffn)).join('.');
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
+  // RFC 5952: compress the longest run (len >= 2) of zero groups, first one on ties.
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** Canonical text of an IP (IPv6 compressed, lowercase); undefined when invalid. */
+export function normalizeIP(s: string): string | undefined {
+  const ip = parseIP(s);
+  return ip && formatIP(ip.family, ip.value);
+}
+
+export type CidrResult = { ok: true; cidr: Cidr; hostBitsSet: boolean } | { ok: false; reason: string };
+
+/** Parses `addr/prefix` (the prefix is required, as the API server requires for ipBlock). */
+export function parseCIDR(s: string): CidrResult {
+  if (typeof s !== 'string') return { ok: false, reason: 'not a string' };
+  const slash = s.indexOf('/');
+  if (slash < 0) return { ok: false, reason: 'missing /prefix' };
+  const ip = parseIP(s.slice(0, slash));
+  if (!ip) return { ok: false, reason: 'not an IP address' };
+  const pfx = s.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(pfx)) return { ok: false, reason: 'prefix is not a number' };
+  const prefix = Number(pfx);
+  const bits = BITS[ip.family];
+  if (prefix > bits) return { ok: false, reason: `prefix /${prefix} exceeds ${bits} bits` };
+  const mask = prefixMask(ip.family, prefix);
+  const addr = ip.value & mask;
+  return { ok: true, cidr: { family: ip.family, addr, prefix }, hostBitsSet: addr !== ip.value };
+}
+
+export function prefixMask(family: Family, prefix: number): bigint {
+  const bits = BigInt(BITS[family]);
+  const all = (1n << bits) - 1n;
+  return prefix === 0 ? 0n : (all >> (bits - BigInt(prefix))) << (bits - BigInt(prefix));
+}
+
+export function formatCIDR(c: Cidr): string {
+  return `${formatIP(c.family, c.addr)}/${c.prefix}`;
+}
+
+export function cidrContainsIP(c: Cidr, ip: { family: Family; value: bigint }): boolean {
+  return c.family === ip.family && (ip.value & prefixMask(c.family, c.prefix)) === c.addr;
+}
+
+/** Whether `inner` lies entirely inside `outer`. */
+export function cidrContains(outer: Cidr, inner: Cidr): boolean {
+  return outer.family === inner.family && inner.prefix >= outer.prefix && (inner.addr & prefixMask(outer.family, outer.prefix)) === outer.addr;
+}
+
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  return cidrContains(a, b) || cidrContains(b, a);
+}
+
+/** Parsed-once CIDR text → Cidr (throws on invalid: only for already-validated text). */
+export function mustCIDR(s: string): Cidr {
+  const r = parseCIDR(s);
+  if (!r.ok) throw new Error(`invalid CIDR ${s}: ${r.reason}`);
+  return r.cidr;
+}
+
+/** IP text in `cidr` minus `except` (all already validated). */
+export function ipInBlock(ipText: string, block: { cidr: string; except: readonly string[] }): boolean {
+  const ip = parseIP(ipText);
+  if (!ip) return false;
+  if (!cidrContainsIP(mustCIDR(block.cidr), ip)) return false;
+  return !block.except.some((e) => cidrContainsIP(mustCIDR(e), ip));
+}

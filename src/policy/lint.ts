@@ -1,0 +1,94 @@
+// lint: warnings for what reviewers miss. (Errors — invalid objects — come from normalisation.)
+import type { ClusterStore } from '../cluster/store.js';
+import type { NetworkPolicy } from '../cluster/model.js';
+import { isActionablePod, objectKey } from '../cluster/model.js';
+import type { Finding } from '../cluster/findings.js';
+import { compile } from './compile.js';
+import type { Plan, PlanRule } from './plan.js';
+import { describeSelector } from './selector.js';
+import { cidrsOverlap, mustCIDR, parseIP, cidrContainsIP } from './ipblock.js';
+
+function warn(np: NetworkPolicy, code: string, field: string, message: string): Finding {
+  const f: Finding = { severity: 'warning', code, message, object: `NetworkPolicy ${np.namespace}/${np.name}`, field };
+  if (np.origin?.file) f.file = np.origin.file;
+  return f;
+}
+
+/** Whether a compiled egress rule lets DNS (53/UDP) out to somewhere. */
+function allowsDNS(rule: PlanRule): boolean {
+  if (rule.invalid !== undefined) return false;
+  if (rule.peers !== 'all' && rule.peers.every((p) => p.kind === 'pods' && p.ips.length === 0)) return false;
+  if (rule.ports === 'all') return true;
+  return rule.ports.some((p) => p.protocol === 'UDP' && (p.port === undefined || (p.port <= 53 && 53 <= (p.endPort ?? p.port))));
+}
+
+export function lint(store: ClusterStore, plan: Plan = compile(store)): Finding[] {
+  const out: Finding[] = [];
+  const planPolicies = new Map(plan.policies.map((p) => [p.id, p]));
+  const podIPs = [...store.pods.values()].filter(isActionablePod).flatMap((p) => p.ips.map((ip) => ({ ip, key: objectKey(p) })));
+  const podCIDRs = [...store.nodes.values()].flatMap((n) => n.podCIDRs.map((c) => ({ c, node: n.name })));
+  const sorted = [...store.policies.values()].sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : 1));
+
+  for (const np of sorted) {
+    const id = objectKey(np);
+    const pp = planPolicies.get(id);
+    if (!pp) {
+      out.push(warn(np, 'selects-no-pod', 'spec.podSelector', `selects no pod: podSelector ${describeSelector(np.podSelector)} matches no running pod in namespace ${np.namespace}`));
+    }
+    for (const dir of ['ingress', 'egress'] as const) {
+      if (np[dir].length > 0 && !np.policyTypes.includes(dir)) {
+        out.push(warn(np, 'rules-ignored', `spec.${dir}`, `has ${dir} rules but policyTypes is [${np.policyTypes.map((t) => (t === 'ingress' ? 'Ingress' : 'Egress')).join(', ')}]: they are ignored`));
+      }
+    }
+    if (!pp) continue;
+    for (const dir of ['ingress', 'egress'] as const) {
+      for (const rule of pp[dir]) {
+        const rf = `spec.${dir}[${rule.origin.ruleIndex}]`;
+        const peerKey = dir === 'ingress' ? 'from' : 'to';
+        if (rule.peers !== 'all') {
+          for (const peer of rule.peers) {
+            const f = `${rf}.${peerKey}[${peer.peerIndex}]`;
+            if (peer.kind === 'pods' && peer.pods.length === 0) {
+              out.push(warn(np, 'peer-matches-nothing', f, `matches no pod: ${peer.describe}`));
+            }
+            if (peer.kind === 'cidr') {
+              const block = mustCIDR(peer.block.cidr);
+              const inside = podIPs.filter(({ ip }) => {
+                const p = parseIP(ip)!;
+                return cidrContainsIP(block, p) && !peer.block.except.some((e) => cidrContainsIP(mustCIDR(e), p));
+              });
+              const overlapsCIDR = podCIDRs.filter(({ c }) => cidrsOverlap(block, mustCIDR(c)));
+              if (block.prefix > 0 && (inside.length > 0 || overlapsCIDR.length > 0)) {
+                const what = inside.length > 0 ? `pod IPs (${inside.slice(0, 3).map((x) => x.key).join(', ')}${inside.length > 3 ? ', ...' : ''})` : `the pod CIDR of node ${overlapsCIDR[0]!.node}`;
+                out.push(warn(np, 'ipblock-overlaps-pods', `${f}.ipBlock.cidr`, `${peer.block.cidr} covers ${what}: pod IPs change when pods restart; select pods with podSelector/namespaceSelector instead`));
+              }
+            }
+          }
+        }
+        if (rule.ports !== 'all') {
+          const spec = np[dir][rule.origin.ruleIndex]!;
+          spec.ports.forEach((p, i) => {
+            if (typeof p.port !== 'string') return;
+            const resolved = (rule.ports as Exclude<PlanRule['ports'], 'all'>).some((x) => x.portIndex === i);
+            if (!resolved) {
+              const who = dir === 'ingress' ? 'no selected pod' : 'no destination pod of this rule';
+              out.push(warn(np, 'named-port-unresolved', `${rf}.ports[${i}].port`, `${who} declares a ${p.protocol} container port named ${JSON.stringify(p.port)}: this entry matches nothing`));
+            }
+          });
+        }
+      }
+    }
+    if (pp.types.includes('egress')) {
+      const blocked = pp.targets.filter((t) => {
+        const pod = plan.pods.find((p) => p.key === t)!;
+        return !pod.egressPolicies.some((pid) => planPolicies.get(pid)!.egress.some(allowsDNS));
+      });
+      if (blocked.length > 0) {
+        out.push(
+          warn(np, 'egress-blocks-dns', 'spec.policyTypes', `isolates egress of ${blocked.length} pod(s) (${blocked.slice(0, 3).join(', ')}${blocked.length > 3 ? ', ...' : ''}) and no policy lets them reach DNS (53/UDP): name lookups will fail`),
+        );
+      }
+    }
+  }
+  return out;
+}
