@@ -2,10 +2,9 @@
 // Runs ava in TAP mode on the compiled tests, echoes its output and closes with the
 // plain `N passed, N failed` line CI reads. The exit code is ava's.
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-const avaCli = require.resolve('ava/entrypoints/cli.mjs');
+const avaCli = fileURLToPath(new URL('../node_modules/ava/entrypoints/cli.mjs', import.meta.url));
 const patterns = process.argv.slice(2).map((p) => (p.endsWith('.js') ? p : `${p.replace(/\/$/, '')}/**/*.test.js`));
 const child = spawn(process.execPath, [avaCli, '--tap', ...patterns], { stdio: ['ignore', 'pipe', 'inherit'] });
 let pass = 0;

@@ -472,7 +472,13 @@ function readNetworkPolicy(ctx: Ctx, o: Json): NetworkPolicy | undefined {
       policy.policyTypes = (['ingress', 'egress'] as const).filter((d) => set.has(d));
     }
   }
-  if (policyProblems.length > 0) policy.invalid = policyProblems.join('; ');
+  if (policyProblems.length > 0) {
+    policy.invalid = policyProblems.join('; ');
+    // Its targets are a guess (the whole namespace): its rules must not grant anything to them.
+    const revoke = (r: PolicyRule): PolicyRule => ({ peers: [], ports: [], invalid: r.invalid ?? `the policy itself is invalid (${policy.invalid})` });
+    policy.ingress = policy.ingress.map(revoke);
+    policy.egress = policy.egress.map(revoke);
+  }
   void policyErrorsBefore;
   return policy;
 }
