@@ -5,8 +5,9 @@ import { UserError } from './common.js';
 import { register as matrix } from './matrix.js';
 import { register as explain } from './explain.js';
 import { register as lint } from './lint.js';
+import { register as demo } from './demo.js';
 
-const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint];
+const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, demo];
 
 export function buildProgram(): Command {
   const program = new Command('podwall')
