@@ -1,0 +1,54 @@
+// Prometheus metrics on podwall's own registry: kube-router's names (drop-in dashboards) plus podwall's.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class Metrics {
+  readonly registry = new Registry();
+  // kube-router's names.
+  readonly syncTime: Histogram;
+  readonly saveTime: Record<'ipv4' | 'ipv6', Histogram>;
+  readonly restoreTime: Record<'ipv4' | 'ipv6', Histogram>;
+  readonly policyChainsSyncTime: Histogram;
+  readonly ipsetRestoreTime: Record<'ipv4' | 'ipv6', Histogram>;
+  readonly policyChains: Gauge;
+  readonly policyIpsets: Gauge;
+  // podwall's own.
+  readonly syncErrors: Counter<'stage'>;
+  readonly syncs: Counter<'reason'>;
+  readonly eventLatency: Histogram<'kind'>;
+  readonly linesWritten: Counter<'target'>;
+  readonly driftRepairs: Counter;
+  readonly informerRestarts: Counter<'resource'>;
+  readonly appliedGeneration: Gauge;
+  readonly buildInfo: Gauge<'version' | 'node' | 'backend'>;
+  readonly rejectedPolicies: Gauge;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const r = [this.registry];
+    const h = (name: string, help: string) => new Histogram({ name, help, buckets: SECONDS, registers: r });
+    this.syncTime = h('kube_router_controller_iptables_sync_time', 'Time it took for the controller to sync iptables (seconds)');
+    this.saveTime = { ipv4: h('kube_router_controller_iptables_v4_save_time', 'Time to save IPv4 iptables (seconds)'), ipv6: h('kube_router_controller_iptables_v6_save_time', 'Time to save IPv6 iptables (seconds)') };
+    this.restoreTime = {
+      ipv4: h('kube_router_controller_iptables_v4_restore_time', 'Time to restore IPv4 iptables (seconds)'),
+      ipv6: h('kube_router_controller_iptables_v6_restore_time', 'Time to restore IPv6 iptables (seconds)'),
+    };
+    this.policyChainsSyncTime = h('kube_router_controller_policy_chains_sync_time', 'Time for the policy and pod chains to sync (seconds)');
+    this.ipsetRestoreTime = {
+      ipv4: h('kube_router_controller_policy_ipset_v4_restore_time', 'Time to restore IPv4 ipsets (seconds)'),
+      ipv6: h('kube_router_controller_policy_ipset_v6_restore_time', 'Time to restore IPv6 ipsets (seconds)'),
+    };
+    this.policyChains = new Gauge({ name: 'kube_router_controller_policy_chains', help: 'Active policy chains', registers: r });
+    this.policyIpsets = new Gauge({ name: 'kube_router_controller_policy_ipsets', help: 'Active policy ipsets', registers: r });
+    this.syncErrors = new Counter({ name: 'podwall_sync_errors_total', help: 'Failed reconciles, by stage (compile, render, ipset, iptables, read)', labelNames: ['stage'], registers: r });
+    this.syncs = new Counter({ name: 'podwall_syncs_total', help: 'Completed reconciles, by reason (event, resync, startup, retry)', labelNames: ['reason'], registers: r });
+    this.eventLatency = new Histogram({ name: 'podwall_event_to_enforcement_seconds', help: 'From a store change to the kernel having accepted it', labelNames: ['kind'], buckets: SECONDS, registers: r });
+    this.linesWritten = new Counter({ name: 'podwall_restore_lines_written_total', help: 'Lines written to ipset restore / iptables-restore', labelNames: ['target'], registers: r });
+    this.driftRepairs = new Counter({ name: 'podwall_drift_repairs_total', help: 'Chains or sets found changed by someone else at resync and restored', registers: r });
+    this.informerRestarts = new Counter({ name: 'podwall_informer_restarts_total', help: 'Informers restarted after an error', labelNames: ['resource'], registers: r });
+    this.appliedGeneration = new Gauge({ name: 'podwall_applied_generation', help: 'Store generation last applied to the kernel', registers: r });
+    this.buildInfo = new Gauge({ name: 'podwall_build_info', help: 'Build information', labelNames: ['version', 'node', 'backend'], registers: r });
+    this.rejectedPolicies = new Gauge({ name: 'podwall_rejected_policy_chains', help: 'Policy chains the kernel rejected (their pods stay fail-closed)', registers: r });
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'podwall_' });
+  }
+}

@@ -1,0 +1,183 @@
+// The reconcile loop: store changes mark the node dirty; bursts coalesce (one reconcile in flight, at
+// most one pending); each reconcile compiles the node's Plan, renders it and lets the dataplane write
+// only the difference. Failures retry with exponential backoff and keep the last good state in the
+// kernel; a periodic resync reads the live state back and repairs drift. Level-triggered: a reconcile
+// always converges the kernel to the current store, never replays events.
+import type { Logger } from 'pino';
+import type { ClusterStore, StoreChange } from '../cluster/store.js';
+import { compile } from '../policy/compile.js';
+import type { Plan } from '../policy/plan.js';
+import type { Metrics } from './metrics.js';
+
+/** What the reconciler needs from the dataplane (src/dataplane/apply.ts implements it). */
+export interface DataplanePort<D> {
+  apply(desired: D[]): Promise<ApplyOutcome>;
+  resync(desired: D[]): Promise<ApplyOutcome & { drift: number }>;
+}
+
+export interface ApplyOutcome {
+  ipsetLines: number;
+  iptablesLines: number;
+  chains: number;
+  sets: number;
+  /** Policy chains the kernel rejected (their pods stay fail-closed). */
+  rejected?: string[];
+  timings?: Partial<Record<'ipset' | 'iptablesV4' | 'iptablesV6' | 'saveV4' | 'saveV6', number>>;
+}
+
+export interface ReconcilerOptions<D> {
+  store: ClusterStore;
+  node: string;
+  render: (plan: Plan) => D[];
+  dataplane: DataplanePort<D>;
+  metrics: Metrics;
+  logger: Logger;
+  syncPeriodMs: number;
+  backoff?: { initialMs: number; maxMs: number };
+  /** Called after every successful apply. */
+  onApplied?: (s: ReconcileStatus) => void;
+}
+
+export interface ReconcileStatus {
+  /** Store version the kernel reflects. */
+  appliedVersion: number;
+  appliedAt: number;
+  lastError?: string;
+  syncs: number;
+}
+
+export class Reconciler<D> {
+  private running: Promise<void> | undefined;
+  private pending = false;
+  private pendingReason = 'event';
+  private retryTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private stopped = false;
+  /** Unapplied changes with their arrival time, for the event → enforcement histogram. */
+  private changes: { kind: string; at: number; version: number }[] = [];
+  private waiters: { version: number; resolve: () => void }[] = [];
+  readonly status: ReconcileStatus = { appliedVersion: -1, appliedAt: 0, syncs: 0 };
+
+  constructor(private readonly o: ReconcilerOptions<D>) {
+    o.store.onChange((c: StoreChange) => this.onChange(c));
+  }
+
+  private onChange(c: StoreChange): void {
+    if (this.changes.length < 10_000) this.changes.push({ kind: c.kind, at: performance.now(), version: this.o.store.version });
+    this.kick('event');
+  }
+
+  /** Requests a reconcile; coalesces with one in flight. */
+  kick(reason = 'event'): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.pending = true;
+      if (reason === 'resync') this.pendingReason = 'resync';
+      return;
+    }
+    this.running = this.run(reason).finally(() => {
+      this.running = undefined;
+      if (this.pending && !this.stopped) {
+        this.pending = false;
+        const r = this.pendingReason;
+        this.pendingReason = 'event';
+        this.kick(r);
+      }
+    });
+  }
+
+  /** Starts the periodic resync. The first reconcile is the caller's `kick('startup')`. */
+  startResync(): void {
+    const tick = () => {
+      this.kick('resync');
+      this.resyncTimer = setTimeout(tick, this.o.syncPeriodMs);
+      this.resyncTimer.unref();
+    };
+    this.resyncTimer = setTimeout(tick, this.o.syncPeriodMs);
+    this.resyncTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    await this.running;
+  }
+
+  /** Resolves once the kernel reflects at least this store version. */
+  waitForVersion(version: number): Promise<void> {
+    if (this.status.appliedVersion >= version) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ version, resolve }));
+  }
+
+  /** Settles when no reconcile is running or pending. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async run(reason: string): Promise<void> {
+    const { store, metrics, logger } = this.o;
+    const version = store.version;
+    const started = performance.now();
+    let stage = 'compile';
+    try {
+      const plan = compile(store, { node: this.o.node });
+      stage = 'render';
+      const desired = this.o.render(plan);
+      stage = 'apply';
+      const out = reason === 'resync' ? await this.o.dataplane.resync(desired) : await this.o.dataplane.apply(desired);
+      const seconds = (performance.now() - started) / 1000;
+      metrics.syncTime.observe(seconds);
+      metrics.policyChainsSyncTime.observe(seconds);
+      metrics.syncs.inc({ reason });
+      metrics.linesWritten.inc({ target: 'ipset' }, out.ipsetLines);
+      metrics.linesWritten.inc({ target: 'iptables' }, out.iptablesLines);
+      metrics.policyChains.set(out.chains);
+      metrics.policyIpsets.set(out.sets);
+      metrics.rejectedPolicies.set(out.rejected?.length ?? 0);
+      const t = out.timings ?? {};
+      if (t.ipset !== undefined) metrics.ipsetRestoreTime.ipv4.observe(t.ipset / 1000);
+      if (t.iptablesV4 !== undefined) metrics.restoreTime.ipv4.observe(t.iptablesV4 / 1000);
+      if (t.iptablesV6 !== undefined) metrics.restoreTime.ipv6.observe(t.iptablesV6 / 1000);
+      if (t.saveV4 !== undefined) metrics.saveTime.ipv4.observe(t.saveV4 / 1000);
+      if (t.saveV6 !== undefined) metrics.saveTime.ipv6.observe(t.saveV6 / 1000);
+      if ('drift' in out && typeof out.drift === 'number' && out.drift > 0) {
+        metrics.driftRepairs.inc(out.drift);
+        logger.warn({ drift: out.drift }, 'resync repaired drift: chains or sets had been changed outside podwall');
+      }
+      if (out.rejected?.length) logger.error({ rejected: out.rejected }, 'the kernel rejected some policy chains; their pods stay fail-closed');
+      const now = performance.now();
+      const done = this.changes.filter((c) => c.version <= version);
+      this.changes = this.changes.filter((c) => c.version > version);
+      for (const c of done) metrics.eventLatency.observe({ kind: c.kind }, (now - c.at) / 1000);
+      this.failures = 0;
+      this.status.appliedVersion = version;
+      this.status.appliedAt = Date.now();
+      this.status.syncs++;
+      delete this.status.lastError;
+      metrics.appliedGeneration.set(version);
+      logger.info(
+        { reason, version, ms: Math.round(now - started), pods: plan.pods.length, policies: plan.policies.length, ipsetLines: out.ipsetLines, iptablesLines: out.iptablesLines, changes: done.length },
+        out.ipsetLines + out.iptablesLines === 0 ? 'in sync, nothing to write' : 'applied',
+      );
+      this.o.onApplied?.(this.status);
+      const ready = this.waiters.filter((w) => w.version <= version);
+      this.waiters = this.waiters.filter((w) => w.version > version);
+      for (const w of ready) w.resolve();
+    } catch (e) {
+      const err = e as Error & { line?: string };
+      metrics.syncErrors.inc({ stage });
+      this.failures++;
+      this.status.lastError = `${stage}: ${err.message}`;
+      const b = this.o.backoff ?? { initialMs: 200, maxMs: 30_000 };
+      const delay = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(this.failures - 1, 20));
+      logger.error({ stage, err: err.message, line: err.line, retryInMs: delay, failures: this.failures }, 'reconcile failed; the previous rules stay in place');
+      if (!this.stopped) {
+        if (this.retryTimer) clearTimeout(this.retryTimer);
+        // Kept referenced: a pending retry is work that must happen.
+        this.retryTimer = setTimeout(() => this.kick('retry'), delay);
+      }
+    }
+  }
+}
