@@ -15,14 +15,38 @@ export interface CompileOptions {
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Memoised selector evaluation for one compile run. */
-class Selection {
+/** Memoised selector evaluation for one compile run (lazy per namespace: cheap for node plans). */
+export class Selection {
   private readonly nsCache = new Map<string, string[]>();
   private readonly podCache = new Map<string, Pod[]>();
-  constructor(
-    private readonly store: ClusterStore,
-    private readonly actionable: Map<string, Pod[]>,
-  ) {}
+  private readonly actionable = new Map<string, Pod[]>();
+  private all: Pod[] | undefined;
+  private byKeyIndex: Map<string, Pod> | undefined;
+  constructor(private readonly store: ClusterStore) {}
+
+  /** Actionable pods of a namespace, sorted by key. */
+  podsIn(ns: string): Pod[] {
+    let l = this.actionable.get(ns);
+    if (!l) {
+      l = this.store
+        .podsInNamespace(ns)
+        .filter(isActionablePod)
+        .sort((a, b) => byKey(a.name, b.name));
+      this.actionable.set(ns, l);
+    }
+    return l;
+  }
+
+  /** Every actionable pod in the cluster, sorted by key (computed once, only when needed). */
+  allPods(): Pod[] {
+    if (!this.all) this.all = this.store.namespaceNames().flatMap((ns) => this.podsIn(ns)).sort((a, b) => byKey(objectKey(a), objectKey(b)));
+    return this.all;
+  }
+
+  pod(key: string): Pod | undefined {
+    if (!this.byKeyIndex) this.byKeyIndex = new Map(this.allPods().map((p) => [objectKey(p), p]));
+    return this.byKeyIndex.get(key);
+  }
 
   namespacesMatching(sel: LabelSelector): string[] {
     const k = JSON.stringify(sel);
@@ -35,7 +59,7 @@ class Selection {
   }
 
   podsMatching(ns: string, sel: LabelSelector | undefined): Pod[] {
-    const pods = this.actionable.get(ns) ?? [];
+    const pods = this.podsIn(ns);
     if (!sel || isEmptySelector(sel)) return pods;
     const k = `${ns}\u0000${JSON.stringify(sel)}`;
     let hit = this.podCache.get(k);
@@ -65,25 +89,35 @@ export function describePort(p: PolicyPort): string {
 }
 
 export function compile(store: ClusterStore, opts: CompileOptions = {}): Plan {
-  const actionablePods = [...store.pods.values()].filter(isActionablePod).sort((a, b) => byKey(objectKey(a), objectKey(b)));
-  const byNs = new Map<string, Pod[]>();
-  for (const p of actionablePods) {
-    let l = byNs.get(p.namespace);
-    if (!l) byNs.set(p.namespace, (l = []));
-    l.push(p);
-  }
-  const sel = new Selection(store, byNs);
+  const sel = new Selection(store);
   const inScope = (p: Pod) => opts.node === undefined || p.nodeName === opts.node;
-
   const policies: PlanPolicy[] = [];
   const sortedPolicies = [...store.policies.values()].sort((a, b) => byKey(objectKey(a), objectKey(b)));
   for (const np of sortedPolicies) {
-    const targets = sel.podsMatching(np.namespace, np.podSelector).filter(inScope);
-    if (targets.length === 0) continue;
-    policies.push(compilePolicy(np, targets, sel, actionablePods));
+    const compiled = compilePolicy(np, sel, inScope);
+    if (compiled) policies.push(compiled);
   }
+  const scopePods = opts.node === undefined ? sel.allPods() : store.podsOnNode(opts.node).filter(isActionablePod).sort((a, b) => byKey(objectKey(a), objectKey(b)));
+  const plan = assemblePlan(store, scopePods, policies, podIPIndex(sel.allPods()), namespaceLabelIndex(store));
+  if (opts.node !== undefined) plan.node = opts.node;
+  return plan;
+}
 
-  const pods: PlanPod[] = actionablePods.filter(inScope).map((p) => ({
+export function podIPIndex(pods: readonly Pod[]): Record<string, string> {
+  const podByIP: Record<string, string> = {};
+  for (const p of pods) for (const ip of p.ips) if (!(ip in podByIP)) podByIP[ip] = objectKey(p);
+  return podByIP;
+}
+
+export function namespaceLabelIndex(store: ClusterStore): Plan['namespaceLabels'] {
+  const out: Plan['namespaceLabels'] = {};
+  for (const ns of store.namespaceNames()) out[ns] = store.namespaceLabels(ns);
+  return out;
+}
+
+/** Builds the Plan from compiled policies (sorted by id) and the pods in scope (sorted by key). */
+export function assemblePlan(store: ClusterStore, scopePods: readonly Pod[], policies: PlanPolicy[], podByIP: Plan['podByIP'], namespaceLabels: Plan['namespaceLabels']): Plan {
+  const pods: PlanPod[] = scopePods.map((p) => ({
     key: objectKey(p),
     namespace: p.namespace,
     name: p.name,
@@ -96,18 +130,13 @@ export function compile(store: ClusterStore, opts: CompileOptions = {}): Plan {
   const podIndex = new Map(pods.map((p) => [p.key, p]));
   for (const pol of policies) {
     for (const t of pol.targets) {
-      const pp = podIndex.get(t)!;
+      const pp = podIndex.get(t);
+      if (!pp) continue;
       if (pol.types.includes('ingress')) pp.ingressPolicies.push(pol.id);
       if (pol.types.includes('egress')) pp.egressPolicies.push(pol.id);
     }
   }
-
-  const podByIP: Record<string, string> = {};
-  for (const p of actionablePods) for (const ip of p.ips) if (!(ip in podByIP)) podByIP[ip] = objectKey(p);
-  const namespaceLabels: Plan['namespaceLabels'] = {};
-  for (const ns of store.namespaceNames()) namespaceLabels[ns] = store.namespaceLabels(ns);
-
-  const plan: Plan = {
+  return {
     pods,
     policies,
     nodes: [...store.nodes.values()]
@@ -119,11 +148,12 @@ export function compile(store: ClusterStore, opts: CompileOptions = {}): Plan {
     podByIP,
     namespaceLabels,
   };
-  if (opts.node !== undefined) plan.node = opts.node;
-  return plan;
 }
 
-function compilePolicy(np: NetworkPolicy, targets: Pod[], sel: Selection, allPods: Pod[]): PlanPolicy {
+/** Compiles one policy; undefined when it selects no pod in scope. */
+export function compilePolicy(np: NetworkPolicy, sel: Selection, inScope: (p: Pod) => boolean): PlanPolicy | undefined {
+  const targets = sel.podsMatching(np.namespace, np.podSelector).filter(inScope);
+  if (targets.length === 0) return undefined;
   const id = `${np.namespace}/${np.name}`;
   const out: PlanPolicy = {
     id,
@@ -139,14 +169,12 @@ function compilePolicy(np: NetworkPolicy, targets: Pod[], sel: Selection, allPod
   for (const direction of ['ingress', 'egress'] as const) {
     // Rules for a direction the policy does not affect are ignored (as the API does).
     if (!np.policyTypes.includes(direction)) continue;
-    out[direction] = np[direction].map((rule, ruleIndex) =>
-      compileRule(rule, { namespace: np.namespace, policy: np.name, direction, ruleIndex }, targets, sel, allPods),
-    );
+    out[direction] = np[direction].map((rule, ruleIndex) => compileRule(rule, { namespace: np.namespace, policy: np.name, direction, ruleIndex }, targets, sel));
   }
   return out;
 }
 
-function compileRule(rule: PolicyRule, origin: RuleOrigin, targets: Pod[], sel: Selection, allPods: Pod[]): PlanRule {
+function compileRule(rule: PolicyRule, origin: RuleOrigin, targets: Pod[], sel: Selection): PlanRule {
   const id = ruleId(origin);
   if (rule.invalid !== undefined) return { id, origin, peers: [], ports: [], invalid: rule.invalid };
   const peers: PlanRule['peers'] = rule.peers.length === 0 ? 'all' : rule.peers.map((p, i) => compilePeer(p, i, origin, sel));
@@ -165,7 +193,7 @@ function compileRule(rule: PolicyRule, origin: RuleOrigin, targets: Pod[], sel: 
         continue;
       }
       // Named port: resolved on each destination pod (ingress: the policy's targets; egress: the peers).
-      const dests = origin.direction === 'ingress' ? targets : destinationPods(peers, allPods);
+      const dests = origin.direction === 'ingress' ? targets : destinationPods(peers, sel);
       const byNumber = new Map<number, Pod[]>();
       for (const d of dests) {
         const n = resolveNamedPort(d.ports, p.port, p.protocol);
@@ -215,16 +243,15 @@ function compilePeer(peer: PolicyPeer, peerIndex: number, origin: RuleOrigin, se
 }
 
 /** Pods an egress rule's peers can reach (for named-port resolution). */
-function destinationPods(peers: PlanRule['peers'], allPods: Pod[]): Pod[] {
-  if (peers === 'all') return allPods;
+function destinationPods(peers: PlanRule['peers'], sel: Selection): Pod[] {
+  if (peers === 'all') return sel.allPods();
   const keys = new Set<string>();
   const out: Pod[] = [];
-  const byKeyMap = new Map(allPods.map((p) => [objectKey(p), p]));
   for (const peer of peers) {
     if (peer.kind === 'pods') {
-      for (const k of peer.pods) if (!keys.has(k)) keys.add(k), out.push(byKeyMap.get(k)!);
+      for (const k of peer.pods) if (!keys.has(k)) keys.add(k), out.push(sel.pod(k)!);
     } else {
-      for (const p of allPods) {
+      for (const p of sel.allPods()) {
         const k = objectKey(p);
         if (!keys.has(k) && p.ips.some((ip) => ipInBlock(ip, peer.block))) keys.add(k), out.push(p);
       }

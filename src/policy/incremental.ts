@@ -1,0 +1,155 @@
+// Incremental compilation for one node: store changes mark only the policies they can affect; a
+// build recompiles those and reassembles the Plan. Always equal to compile(store, {node}) — a
+// property test holds it to that.
+import type { ClusterStore, StoreChange } from '../cluster/store.js';
+import type { Labels, Pod } from '../cluster/model.js';
+import { isActionablePod, objectKey } from '../cluster/model.js';
+import { assemblePlan, compilePolicy, Selection } from './compile.js';
+import type { Plan, PlanPolicy, PodPeer } from './plan.js';
+import { selectorMatches } from './selector.js';
+import { ipInBlock } from './ipblock.js';
+
+const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export class IncrementalCompiler {
+  /** Compiled policies that select a local pod. */
+  private readonly compiled = new Map<string, PlanPolicy>();
+  private readonly dirty = new Set<string>();
+  private everything = true;
+  private readonly podByIP: Record<string, string> = {};
+  private namespaceLabels: Plan['namespaceLabels'] | undefined;
+  /** Policies recompiled by the last build (for logs and benchmarks). */
+  lastRecompiled = 0;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly node: string,
+  ) {
+    store.onChange((c) => this.onChange(c));
+  }
+
+  /** Forget everything: the next build compiles from scratch. */
+  invalidate(): void {
+    this.everything = true;
+  }
+
+  private isLocal(p: Pod | undefined): boolean {
+    return p !== undefined && p.nodeName === this.node && isActionablePod(p);
+  }
+
+  private onChange(c: StoreChange): void {
+    // Namespaces known only through their pods or policies come and go with them.
+    if (this.namespaceLabels && (c.kind === 'Pod' || c.kind === 'NetworkPolicy')) {
+      const ns = ((c.after ?? c.before) as { namespace: string }).namespace;
+      const gone = !c.after && !this.store.namespaces.has(ns) && this.store.podsInNamespace(ns).length === 0 && this.store.policiesInNamespace(ns).length === 0;
+      if (!(ns in this.namespaceLabels) || gone) this.namespaceLabels = undefined;
+    }
+    if (this.everything) {
+      if (c.kind === 'Pod') this.reindexIPs(c.before as Pod | undefined, c.after as Pod | undefined);
+      if (c.kind === 'Namespace') this.namespaceLabels = undefined;
+      return;
+    }
+    switch (c.kind) {
+      case 'NetworkPolicy':
+        this.dirty.add(c.key);
+        break;
+      case 'Pod': {
+        const before = c.before as Pod | undefined;
+        const after = c.after as Pod | undefined;
+        this.reindexIPs(before, after);
+        const ns = (after ?? before)!.namespace;
+        // A local pod can change which policies of its namespace select it (and named-port targets).
+        if (this.isLocal(before) || this.isLocal(after)) for (const p of this.store.policiesInNamespace(ns)) this.dirty.add(objectKey(p));
+        for (const [id, pol] of this.compiled) if (!this.dirty.has(id) && this.podAffects(pol, before, after)) this.dirty.add(id);
+        break;
+      }
+      case 'Namespace': {
+        this.namespaceLabels = undefined;
+        const before = (c.before as { labels: Labels } | undefined)?.labels ?? { 'kubernetes.io/metadata.name': c.key };
+        const after = (c.after as { labels: Labels } | undefined)?.labels ?? { 'kubernetes.io/metadata.name': c.key };
+        for (const [id, pol] of this.compiled) {
+          if (this.dirty.has(id)) continue;
+          const hit = [...pol.ingress, ...pol.egress].some(
+            (r) => r.peers !== 'all' && r.peers.some((p) => p.kind === 'pods' && p.namespaceSelector && (selectorMatches(p.namespaceSelector, before) || selectorMatches(p.namespaceSelector, after))),
+          );
+          if (hit) this.dirty.add(id);
+        }
+        break;
+      }
+      default:
+        // Nodes and Services are reassembled on every build.
+        break;
+    }
+  }
+
+  private reindexIPs(before: Pod | undefined, after: Pod | undefined): void {
+    for (const ip of new Set([...(before?.ips ?? []), ...(after?.ips ?? [])])) {
+      const owner = this.store.podByIP(ip);
+      if (owner) this.podByIP[ip] = objectKey(owner);
+      else delete this.podByIP[ip];
+    }
+  }
+
+  private peerMatches(peer: PodPeer, pod: Pod): boolean {
+    if (!isActionablePod(pod)) return false;
+    const nsOk = peer.namespaceSelector ? selectorMatches(peer.namespaceSelector, this.store.namespaceLabels(pod.namespace)) : pod.namespace === peer.policyNamespace;
+    return nsOk && (!peer.podSelector || selectorMatches(peer.podSelector, pod.labels));
+  }
+
+  /** Whether a pod change (before → after) can change this compiled policy. */
+  private podAffects(pol: PlanPolicy, before: Pod | undefined, after: Pod | undefined): boolean {
+    const key = objectKey((after ?? before)!);
+    const np = this.store.policies.get(pol.id);
+    const inBlock = (p: Pod | undefined, block: { cidr: string; except: string[] }) => p !== undefined && isActionablePod(p) && p.ips.some((ip) => ipInBlock(ip, block));
+    for (const rule of [...pol.ingress, ...pol.egress]) {
+      // Egress named ports resolve on the destination pods: any pod the rule reaches matters.
+      const egressNamed = rule.origin.direction === 'egress' && (np?.egress[rule.origin.ruleIndex]?.ports.some((p) => typeof p.port === 'string') ?? true);
+      if (rule.peers === 'all') {
+        if (egressNamed) return true;
+        continue;
+      }
+      for (const peer of rule.peers) {
+        if (peer.kind === 'pods') {
+          if (peer.pods.includes(key)) return true;
+          if ((before && this.peerMatches(peer, before)) || (after && this.peerMatches(peer, after))) return true;
+        } else if (egressNamed && (inBlock(before, peer.block) || inBlock(after, peer.block))) return true;
+      }
+    }
+    return false;
+  }
+
+  build(): Plan {
+    const sel = new Selection(this.store);
+    const inScope = (p: Pod) => p.nodeName === this.node;
+    let ids: Iterable<string>;
+    if (this.everything) {
+      this.compiled.clear();
+      ids = [...this.store.policies.keys()];
+      for (const k of Object.keys(this.podByIP)) delete this.podByIP[k];
+      for (const p of sel.allPods()) for (const ip of p.ips) if (!(ip in this.podByIP)) this.podByIP[ip] = objectKey(p);
+      this.everything = false;
+    } else ids = [...this.dirty];
+    let n = 0;
+    for (const id of ids) {
+      n++;
+      const np = this.store.policies.get(id);
+      const pol = np ? compilePolicy(np, sel, inScope) : undefined;
+      if (pol) this.compiled.set(id, pol);
+      else this.compiled.delete(id);
+    }
+    this.dirty.clear();
+    this.lastRecompiled = n;
+    if (!this.namespaceLabels) {
+      this.namespaceLabels = {};
+      for (const ns of this.store.namespaceNames()) this.namespaceLabels[ns] = this.store.namespaceLabels(ns);
+    }
+    const policies = [...this.compiled.keys()].sort(byKey).map((k) => this.compiled.get(k)!);
+    const local = this.store
+      .podsOnNode(this.node)
+      .filter(isActionablePod)
+      .sort((a, b) => byKey(objectKey(a), objectKey(b)));
+    const plan = assemblePlan(this.store, local, policies, { ...this.podByIP }, this.namespaceLabels);
+    plan.node = this.node;
+    return plan;
+  }
+}

@@ -1,0 +1,67 @@
+// The incremental compiler always equals a from-scratch compile, over random change sequences.
+import test from 'ava';
+import fc from 'fast-check';
+import { isDeepStrictEqual } from 'node:util';
+import { ClusterStore } from '../../src/cluster/store.js';
+import type { ClusterObject, NetworkPolicy, Pod } from '../../src/cluster/model.js';
+import { compile } from '../../src/policy/compile.js';
+import { IncrementalCompiler } from '../../src/policy/incremental.js';
+
+const NS = ['x', 'y', 'z'];
+const V = ['a', 'b'];
+const labels = fc.dictionary(fc.constantFrom('pod', 'app'), fc.constantFrom(...V), { maxKeys: 2 });
+const sel = fc.record({ matchLabels: labels, matchExpressions: fc.constant([]) });
+const ports = fc.array(fc.record({ protocol: fc.constant('TCP' as const), port: fc.constantFrom(80, 'http', 'metrics') }), { maxLength: 1 });
+const peers = fc.array(
+  fc.oneof(fc.record({ podSelector: sel }), fc.record({ namespaceSelector: sel }), fc.record({ podSelector: sel, namespaceSelector: sel }), fc.constant({ ipBlock: { cidr: '10.0.1.0/24', except: [] } })),
+  { maxLength: 2 },
+);
+const policyArb = fc.record({
+  kind: fc.constant('NetworkPolicy' as const),
+  namespace: fc.constantFrom(...NS),
+  name: fc.constantFrom('p1', 'p2', 'p3'),
+  podSelector: sel,
+  policyTypes: fc.subarray(['ingress', 'egress'] as ('ingress' | 'egress')[], { minLength: 1 }),
+  ingress: fc.array(fc.record({ peers, ports }), { maxLength: 2 }),
+  egress: fc.array(fc.record({ peers, ports }), { maxLength: 2 }),
+}) as unknown as fc.Arbitrary<NetworkPolicy>;
+const podArb = fc.record({
+  kind: fc.constant('Pod' as const),
+  namespace: fc.constantFrom(...NS),
+  name: fc.constantFrom('a', 'b', 'c', 'd'),
+  labels,
+  hostNetwork: fc.boolean().map((b) => b && false),
+  phase: fc.constantFrom('Running' as const, 'Succeeded' as const),
+  nodeName: fc.constantFrom('n1', 'n2'),
+  ips: fc.constantFrom(['10.0.1.1'], ['10.0.1.2'], ['10.0.2.3'], ['10.0.2.4'], [] as string[]),
+  ports: fc.constantFrom([{ name: 'http', port: 8080, protocol: 'TCP' as const }], [{ name: 'metrics', port: 9090, protocol: 'TCP' as const }], []),
+}) as fc.Arbitrary<Pod>;
+type Op = { upsert: ClusterObject } | { remove: ['Pod' | 'NetworkPolicy' | 'Namespace', string] };
+const op: fc.Arbitrary<Op> = fc.oneof(
+  podArb.map((p) => ({ upsert: p })),
+  policyArb.map((p) => ({ upsert: p })),
+  fc.tuple(fc.constantFrom(...NS), labels).map(([name, l]) => ({ upsert: { kind: 'Namespace' as const, name, labels: { ...l, 'kubernetes.io/metadata.name': name } } })),
+  fc.tuple(fc.constantFrom(...NS), fc.constantFrom('a', 'b', 'c', 'd')).map(([ns, n]) => ({ remove: ['Pod' as const, `${ns}/${n}`] as ['Pod', string] })),
+  fc.tuple(fc.constantFrom(...NS), fc.constantFrom('p1', 'p2', 'p3')).map(([ns, n]) => ({ remove: ['NetworkPolicy' as const, `${ns}/${n}`] as ['NetworkPolicy', string] })),
+  fc.constantFrom(...NS).map((n) => ({ remove: ['Namespace' as const, n] as ['Namespace', string] })),
+);
+
+test('incremental build == compile(store, {node}) after every change', (t) => {
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), (ops, buildAfter) => {
+      const store = new ClusterStore();
+      const inc = new IncrementalCompiler(store, 'n1');
+      for (const [i, o] of ops.entries()) {
+        if ('upsert' in o) store.upsert(o.upsert);
+        else store.remove(o.remove[0], o.remove[1]);
+        if (buildAfter[i] || i === ops.length - 1) {
+          // Deep equality (object key order is not part of a Plan's meaning).
+          if (!isDeepStrictEqual(inc.build(), compile(store, { node: 'n1' }))) return false;
+        }
+      }
+      return true;
+    }),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
