@@ -29,6 +29,10 @@ export interface ReconcilerOptions<D> {
   store: ClusterStore;
   node: string;
   render: (plan: Plan) => D[];
+  /** Plan producer (default: a full compile for the node; the agent passes the incremental compiler). */
+  compile?: () => Plan;
+  /** Start reacting to store changes at once (default true; the agent waits for the first sync). */
+  eventsEnabled?: boolean;
   dataplane: DataplanePort<D>;
   metrics: Metrics;
   logger: Logger;
@@ -57,15 +61,23 @@ export class Reconciler<D> {
   /** Unapplied changes with their arrival time, for the event → enforcement histogram. */
   private changes: { kind: string; at: number; version: number }[] = [];
   private waiters: { version: number; resolve: () => void }[] = [];
+  private eventsEnabled: boolean;
   readonly status: ReconcileStatus = { appliedVersion: -1, appliedAt: 0, syncs: 0 };
 
   constructor(private readonly o: ReconcilerOptions<D>) {
+    this.eventsEnabled = o.eventsEnabled ?? true;
     o.store.onChange((c: StoreChange) => this.onChange(c));
   }
 
   private onChange(c: StoreChange): void {
+    if (!this.eventsEnabled) return;
     if (this.changes.length < 10_000) this.changes.push({ kind: c.kind, at: performance.now(), version: this.o.store.version });
     this.kick('event');
+  }
+
+  /** From now on, store changes trigger reconciles. */
+  startEvents(): void {
+    this.eventsEnabled = true;
   }
 
   /** Requests a reconcile; coalesces with one in flight. */
@@ -122,7 +134,7 @@ export class Reconciler<D> {
     const started = performance.now();
     let stage = 'compile';
     try {
-      const plan = compile(store, { node: this.o.node });
+      const plan = this.o.compile ? this.o.compile() : compile(store, { node: this.o.node });
       stage = 'render';
       const desired = this.o.render(plan);
       stage = 'apply';

@@ -1,0 +1,194 @@
+// The node agent: a source (informers or a watched manifests directory) fills the store; the
+// incremental compiler and the reconciler keep the kernel converged; endpoints report health,
+// readiness, the applied generation and metrics. SIGTERM leaves the rules in place.
+import { writeFile, rename, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { ClusterStore } from '../cluster/store.js';
+import { ManifestSource } from '../cluster/manifest-source.js';
+import { formatFinding } from '../cluster/findings.js';
+import { IncrementalCompiler } from '../policy/incremental.js';
+import { Reconciler, type DataplanePort } from './reconciler.js';
+import { Metrics } from './metrics.js';
+import { startEndpoints, type Endpoints } from './health.js';
+import type { RunConfig } from './flags.js';
+import type { Family } from '../cluster/model.js';
+import type { Plan } from '../policy/plan.js';
+
+export const VERSION = '0.1.0';
+
+/** A source of cluster objects: the informers or a manifests directory. */
+export interface Source {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  synced(): boolean;
+  waitForSync(timeoutMs: number): Promise<boolean>;
+  /** With --manifests: digest of the directory contents at the store version it produced. */
+  loads?: { digest: string; version: number }[];
+}
+
+export interface AgentDeps<D> {
+  createDataplane(families: Family[]): Promise<DataplanePort<D> & { cleanup(): Promise<void>; backend?: string }>;
+  render(plan: Plan, family: Family): D;
+  createInformerSource?(store: ClusterStore): Source;
+}
+
+export interface AgentStatus {
+  node: string;
+  version: string;
+  storeVersion: number;
+  appliedVersion: number;
+  appliedAt?: string;
+  synced: boolean;
+  lastError?: string;
+  manifestsDigest?: string;
+  syncs: number;
+}
+
+export class Agent<D> {
+  readonly store = new ClusterStore();
+  readonly metrics = new Metrics({ defaultMetrics: true });
+  private source: Source | undefined;
+  private reconciler: Reconciler<D> | undefined;
+  private endpoints: Endpoints | undefined;
+  private appliedDigest: string | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly cfg: RunConfig,
+    private readonly deps: AgentDeps<D>,
+    private readonly logger: Logger,
+  ) {}
+
+  families(): Family[] {
+    return [...(this.cfg.enableIPv4 ? ['ipv4' as const] : []), ...(this.cfg.enableIPv6 ? ['ipv6' as const] : [])];
+  }
+
+  status(): AgentStatus {
+    const r = this.reconciler?.status;
+    const s: AgentStatus = {
+      node: this.cfg.nodeName,
+      version: VERSION,
+      storeVersion: this.store.version,
+      appliedVersion: r?.appliedVersion ?? -1,
+      synced: this.source?.synced() ?? false,
+      syncs: r?.syncs ?? 0,
+    };
+    if (r?.appliedAt) s.appliedAt = new Date(r.appliedAt).toISOString();
+    if (r?.lastError) s.lastError = r.lastError;
+    if (this.appliedDigest) s.manifestsDigest = this.appliedDigest;
+    return s;
+  }
+
+  async start(): Promise<void> {
+    const { cfg, logger } = this;
+    const families = this.families();
+    const dataplane = await this.deps.createDataplane(families);
+    this.metrics.buildInfo.set({ version: VERSION, node: cfg.nodeName, backend: dataplane.backend ?? 'unknown' }, 1);
+    const compiler = new IncrementalCompiler(this.store, cfg.nodeName);
+    this.reconciler = new Reconciler<D>({
+      store: this.store,
+      node: cfg.nodeName,
+      render: (plan) => families.map((f) => this.deps.render(plan, f)),
+      compile: () => compiler.build(),
+      dataplane,
+      metrics: this.metrics,
+      logger,
+      syncPeriodMs: cfg.syncPeriodMs,
+      eventsEnabled: false,
+      onApplied: (st) => {
+        const loads = this.source?.loads;
+        if (loads) {
+          const hit = loads.filter((l) => l.version <= st.appliedVersion).at(-1);
+          if (hit) this.appliedDigest = hit.digest;
+        }
+        void this.writeStatus();
+      },
+    });
+    this.endpoints = await startEndpoints({
+      health: {
+        healthy: () => {
+          const st = this.status();
+          if (!st.synced) return { ok: false, reason: 'waiting for the cluster state to sync' };
+          const age = Date.now() - (this.reconciler!.status.appliedAt || 0);
+          if (st.lastError && age > cfg.syncPeriodMs) return { ok: false, reason: `last successful sync ${Math.round(age / 1000)}s ago: ${st.lastError}` };
+          return { ok: true, reason: `applied version ${st.appliedVersion}` };
+        },
+        ready: () => (this.reconciler!.status.appliedVersion >= 0 ? { ok: true, reason: 'first sync applied' } : { ok: false, reason: 'first sync not applied yet' }),
+        status: () => this.status(),
+      },
+      metrics: this.metrics,
+      healthPort: cfg.healthPort,
+      healthAddr: cfg.healthAddr,
+      metricsPort: cfg.metricsPort,
+      metricsAddr: cfg.metricsAddr,
+      metricsPath: cfg.metricsPath,
+    });
+
+    this.source = cfg.manifests ? this.manifestSource(cfg.manifests) : this.deps.createInformerSource?.(this.store);
+    if (!this.source) throw new Error('no cluster source: give --manifests DIR or a kubeconfig');
+    // Nothing is applied before the first full view of the cluster: a partial view could drop
+    // rules of pods not listed yet. Until then the rules already in the kernel stay in force.
+    await this.source.start();
+    let synced = await this.source.waitForSync(cfg.cacheSyncTimeoutMs);
+    while (!synced && !this.stopping) {
+      logger.error({ timeoutMs: cfg.cacheSyncTimeoutMs }, 'cluster state not synced within --cache-sync-timeout; keeping the current rules and waiting');
+      synced = await this.source.waitForSync(cfg.cacheSyncTimeoutMs);
+    }
+    if (this.stopping) return;
+    logger.info({ objects: { pods: this.store.pods.size, policies: this.store.policies.size, namespaces: this.store.namespaces.size, nodes: this.store.nodes.size, services: this.store.services.size } }, 'cluster state synced; first sync');
+    this.reconciler.startEvents();
+    this.reconciler.kick('startup');
+    this.reconciler.startResync();
+  }
+
+  private manifestSource(dir: string): Source {
+    const loads: { digest: string; version: number }[] = [];
+    let loaded = false;
+    const src = new ManifestSource(dir, this.store, (r) => {
+      loaded = true;
+      loads.push({ digest: r.digest, version: this.store.version });
+      if (loads.length > 100) loads.splice(0, loads.length - 100);
+      for (const f of r.findings) (f.severity === 'error' ? this.logger.error.bind(this.logger) : this.logger.warn.bind(this.logger))({ code: f.code }, formatFinding(f));
+      // A load that changed nothing still means "this content is applied" once the kernel is current.
+      if (r.changed === 0 && this.reconciler && this.reconciler.status.appliedVersion >= this.store.version) {
+        this.appliedDigest = r.digest;
+        void this.writeStatus();
+      }
+    });
+    return {
+      loads,
+      start: async () => {
+        await src.start();
+      },
+      stop: async () => src.stop(),
+      synced: () => loaded,
+      waitForSync: async () => loaded,
+    };
+  }
+
+  private statusWrite: Promise<void> = Promise.resolve();
+  private writeStatus(): Promise<void> {
+    const file = this.cfg.statusFile;
+    if (!file) return Promise.resolve();
+    this.statusWrite = this.statusWrite.then(async () => {
+      const tmp = `${file}.${process.pid}.tmp`;
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        await writeFile(tmp, `${JSON.stringify(this.status())}\n`);
+        await rename(tmp, file);
+      } catch (e) {
+        this.logger.warn({ err: (e as Error).message, file }, 'cannot write the status file');
+      }
+    });
+    return this.statusWrite;
+  }
+
+  /** Stops watching; leaves every rule in place (enforcement continues). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.source?.stop();
+    await this.reconciler?.stop();
+    await this.endpoints?.close();
+  }
+}
