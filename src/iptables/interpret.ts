@@ -43,6 +43,8 @@ export interface Packet {
   protocol: 'tcp' | 'udp' | 'sctp' | 'icmp';
   sport?: number;
   dport?: number;
+  /** ICMP / ICMPv6 type, for `-m icmp --icmp-type` / `-m icmp6 --icmpv6-type`. */
+  icmpType?: number;
   hook: 'INPUT' | 'FORWARD' | 'OUTPUT';
   inIface?: string;
   outIface?: string;
@@ -260,7 +262,11 @@ function setLookup(idx: SetIndex, ip: Ip, port: { proto: string; port: number } 
 // ---------------------------------------------------------------------------------------------
 // Rule compiler
 
-const MATCH_MODULES = new Set(['tcp', 'udp', 'sctp', 'multiport', 'set', 'mark', 'conntrack', 'state', 'addrtype', 'physdev', 'comment', 'limit']);
+const MATCH_MODULES = new Set(['tcp', 'udp', 'sctp', 'icmp', 'icmp6', 'multiport', 'set', 'mark', 'conntrack', 'state', 'addrtype', 'physdev', 'comment', 'limit']);
+
+/** ICMP type names iptables accepts (the ones kube-router-style rules use), to numbers. */
+const ICMP_TYPES: Record<string, number> = { 'echo-reply': 0, 'destination-unreachable': 3, 'echo-request': 8, 'time-exceeded': 11, 'parameter-problem': 12 };
+const ICMP6_TYPES: Record<string, number> = { 'destination-unreachable': 1, 'packet-too-big': 2, 'time-exceeded': 3, 'parameter-problem': 4, 'echo-request': 128, 'echo-reply': 129 };
 const TARGETS_WITH_OPTIONS = new Set(['REJECT', 'MARK', 'NFLOG', 'LOG']);
 
 function compileRule(table: IptTable, chain: IptChain, index: number, rule: IptRule): Compiled {
@@ -534,6 +540,17 @@ function compileRule(table: IptTable, chain: IptChain, index: number, rule: IptR
         // Kernel: a packet without bridge information fails every positive physdev option and
         // passes every negated one.
         add((c) => (hasBridgeInfo(c) ? (inv ? !f(c) : f(c)) : inv), false);
+        continue;
+      }
+      case 'icmp':
+      case 'icmp6': {
+        if (tok !== '--icmp-type' && tok !== '--icmpv6-type') break;
+        const raw = value(tok);
+        const [typeText] = raw.split('/');
+        const names = mod === 'icmp' ? ICMP_TYPES : ICMP6_TYPES;
+        const type = /^\d+$/.test(typeText!) ? Number(typeText) : names[typeText!];
+        if (type === undefined) fail('unknown ICMP type', raw);
+        add((c) => c.p.protocol === 'icmp' && c.p.icmpType === type, inv);
         continue;
       }
       case 'comment': {

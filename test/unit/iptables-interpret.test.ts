@@ -276,3 +276,26 @@ test('addresses: IPv4, IPv6 (compressed, embedded IPv4), CIDR and dotted masks',
   t.is(parseNet('10.0.0.0/33'), null);
   t.is(parseNet('fd00::/129'), null);
 });
+
+test('icmp and icmp6 type matches (kube-router COMMON chain style)', (t) => {
+  const table = {
+    name: 'filter',
+    chains: [
+      {
+        name: 'INPUT',
+        policy: 'DROP',
+        rules: [
+          { args: ['-p', 'icmp', '-m', 'icmp', '--icmp-type', '8', '-j', 'ACCEPT'] },
+          { args: ['-p', 'icmp', '-m', 'icmp', '--icmp-type', 'time-exceeded', '-j', 'ACCEPT'] },
+        ],
+      },
+    ],
+  };
+  const pkt = (icmpType: number, protocol: 'icmp' | 'tcp' = 'icmp') => ({ src: '10.0.0.1', dst: '10.0.0.2', protocol, hook: 'INPUT' as const, icmpType, ...(protocol === 'tcp' ? { dport: 80 } : {}) });
+  t.is(interpret(table, [], pkt(8)).verdict, 'ACCEPT');
+  t.is(interpret(table, [], pkt(11)).verdict, 'ACCEPT');
+  t.is(interpret(table, [], pkt(0)).verdict, 'DROP');
+  t.is(interpret(table, [], pkt(8, 'tcp')).verdict, 'DROP');
+  const v6 = { name: 'filter', chains: [{ name: 'INPUT', policy: 'DROP', rules: [{ args: ['-p', 'ipv6-icmp', '-m', 'icmp6', '--icmpv6-type', '128', '-j', 'ACCEPT'] }] }] };
+  t.is(interpret(v6, [], { src: 'fd00::1', dst: 'fd00::2', protocol: 'icmp', hook: 'INPUT', icmpType: 128 }).verdict, 'ACCEPT');
+});
