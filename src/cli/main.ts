@@ -6,8 +6,10 @@ import { register as matrix } from './matrix.js';
 import { register as explain } from './explain.js';
 import { register as lint } from './lint.js';
 import { register as demo } from './demo.js';
+import { register as trace } from './trace.js';
+import { register as dataplane } from './dataplane.js';
 
-const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, demo];
+const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, dataplane, trace, demo];
 
 export function buildProgram(): Command {
   const program = new Command('podwall')

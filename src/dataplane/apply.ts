@@ -1,0 +1,535 @@
+// Dataplane: writes Desired (render.ts) into the kernel, only the difference.
+//
+// Order of one apply, so the kernel never sees a reference to a missing set or chain, and a pod
+// counts as programmed only once its chain is in place:
+//   1. ipset restore: stale temporary sets destroyed, new sets created, members changed (add/del, or
+//      a temporary set filled and swapped in when shorter), removals from podwall-programmed;
+//   2. per family one `iptables-restore --noflush --wait`: changed chains rewritten whole
+//      (`:CHAIN - [0:0]` + rules), stale jumps deleted, missing jumps inserted at position 1, stale
+//      chains flushed and deleted — all in one transaction, other chains untouched;
+//   3. ipset restore: additions to podwall-programmed;
+//   4. ipset restore: stale sets destroyed.
+// Payloads are chunked at 500 sets per ipset restore. The last applied state is kept in memory; the
+// kernel is read back only by init() and resync().
+//
+// A restore the kernel rejects leaves that transaction's previous state in place (iptables-restore
+// is atomic per payload; ipset restore stops at the failing line, so the sets are read back). When
+// the failing line belongs to a policy chain (or to a set only policy chains use), that policy is
+// left out and the apply retried: the pods it selects keep their chain without its allowances, so
+// they stay closed, and the other policies are programmed. Anything else throws DataplaneError.
+import type { Family } from '../cluster/model.js';
+import type { Ipset, IptChain, IptRule } from '../iptables/model.js';
+import { writeIpsetRestore, writeRestore, type IpsetOp } from '../iptables/write.js';
+import { canonicalMember } from './ipset.js';
+import { detectBackend, toolsFor, type Backend, type Tools } from './backend.js';
+import {
+  countDrift,
+  emptyFamilyState,
+  familyStateAfter,
+  familyStateFromSave,
+  iptablesPlanEmpty,
+  memberKeys,
+  planIpset,
+  planIptables,
+  setStateAfter,
+  setStateFromSave,
+  type FamilyState,
+  type IpsetGroup,
+  type SetState,
+} from './diff.js';
+import { ExecError, failingLine, makeRunner, type Runner } from './exec.js';
+import { DST_SET_PREFIX, SRC_SET_PREFIX, isPolicyChain, isSharedSet } from './names.js';
+import { referencedSets, type Desired } from './render.js';
+
+export interface DataplaneLogger {
+  debug?(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface DataplaneOptions {
+  /** Run every command inside this network namespace (`ip netns exec NS ...`). */
+  netns?: string;
+  /** iptables backend; `auto` (default) detects it as kube-proxy's iptables-wrapper does. */
+  backend?: Backend | 'auto';
+  /** Families podwall manages; objects of other families are never touched. */
+  families: Family[];
+  logger?: DataplaneLogger;
+  /** Command runner (tests); default spawns the binaries, inside `netns` when given. */
+  runner?: Runner;
+  /** Sets per ipset restore call (default 500). */
+  ipsetChunk?: number;
+}
+
+export interface ApplyReport {
+  /** Lines written to ipset restore (all phases). */
+  ipsetLines: number;
+  /** Lines written to iptables-restore (all families). */
+  iptablesLines: number;
+  lines: { ipset: number; iptables: Partial<Record<Family, number>> };
+  /** Policy chains and policy ipsets now programmed (metrics gauges). */
+  chains: number;
+  sets: number;
+  chainsCreated: number;
+  chainsUpdated: number;
+  chainsDeleted: number;
+  setsCreated: number;
+  setsUpdated: number;
+  setsDeleted: number;
+  jumpsInserted: number;
+  /** Policy chains the kernel rejected and that were left out (`policy ns/name direction: error`). */
+  rejected?: string[];
+  /** Stale sets that could not be destroyed (still used by something else). */
+  keptSets?: string[];
+  /** Milliseconds. */
+  timings: Partial<Record<'ipset' | 'iptablesV4' | 'iptablesV6' | 'saveV4' | 'saveV6', number>>;
+}
+
+export class DataplaneError extends Error {
+  /** 1-based line of the payload the tool reported. */
+  readonly line?: number;
+  readonly lineText?: string;
+  /** Chain (iptables) or set (ipset) that line belongs to. */
+  readonly object?: string;
+  readonly stderr?: string;
+  readonly tool?: string;
+  constructor(message: string, detail: { line?: number; lineText?: string; object?: string; stderr?: string; tool?: string } = {}) {
+    super(message);
+    this.name = 'DataplaneError';
+    Object.assign(this, detail);
+  }
+}
+
+/** Internal: one restore failed at a line we could attribute. */
+class RestoreFailure extends Error {
+  constructor(
+    readonly kind: 'ipset' | 'iptables',
+    readonly object: string | undefined,
+    readonly error: DataplaneError,
+    readonly family?: Family,
+  ) {
+    super(error.message);
+  }
+}
+
+const NOOP_LOGGER: DataplaneLogger = { info() {}, warn() {}, error() {} };
+
+const isPeerSet = (name: string): boolean => {
+  const base = name.startsWith('inet6:') ? name.slice(6) : name;
+  return base.startsWith(SRC_SET_PREFIX) || base.startsWith(DST_SET_PREFIX);
+};
+
+function jumpTarget(rule: IptRule): string | undefined {
+  const a = rule.args;
+  for (let i = 0; i < a.length - 1; i++) if (a[i] === '-j' || a[i] === '-g') return a[i + 1];
+  return undefined;
+}
+
+/** Desired without the given policy chains, the rules jumping to them and the peer sets only they used. */
+export function withoutChains(d: Desired, bad: ReadonlySet<string>): Desired {
+  if (bad.size === 0) return d;
+  const chains: IptChain[] = d.chains
+    .filter((c) => !bad.has(c.name))
+    .map((c) => (c.rules.some((r) => bad.has(jumpTarget(r) ?? '')) ? { ...c, rules: c.rules.filter((r) => !bad.has(jumpTarget(r) ?? '')) } : c));
+  const used = new Set(chains.flatMap(referencedSets));
+  const origins = { ...d.origins };
+  for (const b of bad) delete origins[b];
+  return { ...d, chains, sets: d.sets.filter((s) => !isPeerSet(s.name) || used.has(s.name)), origins };
+}
+
+const now = (): number => performance.now();
+
+export class Dataplane {
+  backend: Backend | undefined;
+  private tools: Tools | undefined;
+  private readonly run: Runner;
+  private readonly log: DataplaneLogger;
+  private readonly families: Family[];
+  private fam = new Map<Family, FamilyState>();
+  private sets: SetState = new Map();
+  private initialized = false;
+  private lastDesired: Desired[] | undefined;
+  /** Policy chain → rules (JSON) the kernel rejected: left out while the render stays the same. */
+  private readonly badChains = new Map<string, { rules: string; error: string }>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: DataplaneOptions) {
+    if (!Array.isArray(opts.families) || opts.families.length === 0 || opts.families.some((f) => f !== 'ipv4' && f !== 'ipv6')) {
+      throw new DataplaneError(`families must be a non-empty list of ipv4/ipv6, got ${JSON.stringify(opts.families)}`);
+    }
+    this.families = [...new Set(opts.families)];
+    this.run = opts.runner ?? makeRunner(opts.netns);
+    this.log = opts.logger ?? NOOP_LOGGER;
+  }
+
+  /** Detects the backend and reads the live podwall-owned state. */
+  async init(): Promise<void> {
+    return this.serial(async () => {
+      const b = this.opts.backend ?? 'auto';
+      if (b === 'auto') {
+        const d = await detectBackend(this.run);
+        this.backend = d.backend;
+        this.log.info({ backend: d.backend, reason: d.reason }, 'iptables backend detected');
+      } else if (b === 'nft' || b === 'legacy') this.backend = b;
+      else throw new DataplaneError(`backend must be nft, legacy or auto, got ${JSON.stringify(b)}`);
+      this.tools = toolsFor(this.backend);
+      const live = await this.readLive();
+      this.fam = live.fam;
+      this.sets = live.sets;
+      this.initialized = true;
+    });
+  }
+
+  /** Writes the difference between `desired` and the last applied state. */
+  async apply(desired: Desired[]): Promise<ApplyReport> {
+    return this.serial(() => this.applyLocked(desired, false, {}));
+  }
+
+  /** Reads the live state back, counts drift from the last applied state, and repairs it. */
+  async resync(desired?: Desired[]): Promise<ApplyReport & { drift: number }> {
+    return this.serial(async () => {
+      const want = desired ?? this.lastDesired;
+      const live = await this.readLive();
+      const drift = this.initialized ? countDrift({ fam: this.fam, sets: this.sets }, live) : 0;
+      this.fam = live.fam;
+      this.sets = live.sets;
+      this.initialized = true;
+      if (!want) return { ...emptyReport(), timings: live.timings, drift };
+      const rep = await this.applyLocked(want, true, live.timings);
+      return { ...rep, drift };
+    });
+  }
+
+  /** Removes every podwall / kube-router firewall chain, jump and set of the managed families. */
+  async cleanup(): Promise<void> {
+    return this.serial(async () => {
+      this.requireTools();
+      const live = await this.readLive();
+      for (const f of this.families) {
+        const st = live.fam.get(f) ?? emptyFamilyState();
+        const deleteRules = [...st.jumps.map((j) => ({ chain: j.chain as string, rule: j.rule })), ...st.foreignRefs];
+        const deleteChains = [...st.chains.keys()];
+        if (deleteRules.length === 0 && deleteChains.length === 0) continue;
+        const payload = writeRestore([{ name: 'filter', chains: [], deleteRules, deleteChains }]);
+        try {
+          await this.restoreIptables(f, payload);
+        } catch (e) {
+          throw e instanceof RestoreFailure ? e.error : e;
+        }
+      }
+      const { kept } = await this.destroySets([...live.sets.keys()]);
+      if (kept.length) this.log.warn({ sets: kept }, 'sets still used by other software were left in place');
+      this.fam = new Map(this.families.map((f) => [f, emptyFamilyState()]));
+      this.sets = new Map([...live.sets].filter(([n]) => kept.includes(n)));
+      this.lastDesired = undefined;
+    });
+  }
+
+  /** The state podwall believes is in the kernel (tests, status). */
+  snapshot(): { families: Map<Family, FamilyState>; sets: SetState } {
+    return { families: this.fam, sets: this.sets };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private requireTools(): Tools {
+    if (!this.tools) throw new DataplaneError('Dataplane.init() must be called first');
+    return this.tools;
+  }
+
+  private async readLive(): Promise<{ fam: Map<Family, FamilyState>; sets: SetState; timings: ApplyReport['timings'] }> {
+    const tools = this.requireTools();
+    const fam = new Map<Family, FamilyState>();
+    const timings: ApplyReport['timings'] = {};
+    for (const f of this.families) {
+      const t0 = now();
+      const r = await this.run(tools.save[f], ['-t', 'filter']);
+      if (r.code !== 0) throw new DataplaneError(`${tools.save[f]} -t filter failed: ${r.stderr.trim() || `exit ${r.code}`}`, { stderr: r.stderr, tool: tools.save[f] });
+      try {
+        fam.set(f, familyStateFromSave(r.stdout));
+      } catch (e) {
+        throw new DataplaneError(`cannot parse ${tools.save[f]} output: ${(e as Error).message}`, { tool: tools.save[f] });
+      }
+      timings[f === 'ipv4' ? 'saveV4' : 'saveV6'] = now() - t0;
+    }
+    const r = await this.run(tools.ipset, ['save']);
+    if (r.code !== 0) throw new DataplaneError(`ipset save failed: ${r.stderr.trim() || `exit ${r.code}`}`, { stderr: r.stderr, tool: 'ipset' });
+    let sets: SetState;
+    try {
+      sets = setStateFromSave(r.stdout, this.families);
+    } catch (e) {
+      throw new DataplaneError(`cannot parse ipset save output: ${(e as Error).message}`, { tool: 'ipset' });
+    }
+    return { fam, sets, timings };
+  }
+
+  private async applyLocked(desired: Desired[], checkPosition: boolean, timings: ApplyReport['timings']): Promise<ApplyReport> {
+    this.requireTools();
+    if (!this.initialized) throw new DataplaneError('Dataplane.init() must be called before apply()');
+    for (const d of desired) {
+      if (!this.families.includes(d.family)) throw new DataplaneError(`desired state for ${d.family}, which this dataplane does not manage (families: ${this.families.join(', ')})`);
+    }
+    if (new Set(desired.map((d) => d.family)).size !== desired.length) throw new DataplaneError('two desired states for the same family');
+    this.lastDesired = desired;
+
+    // Keys `family/chain` of policy chains left out. First those whose identical render the kernel already rejected.
+    const bad = new Set<string>();
+    const rejected = new Map<string, string>();
+    for (const d of desired) {
+      for (const c of d.chains) {
+        const key = `${d.family}/${c.name}`;
+        const known = this.badChains.get(key);
+        if (known && known.rules === JSON.stringify(c.rules)) {
+          bad.add(key);
+          rejected.set(key, `${d.family} ${d.origins[c.name] ?? c.name} (${c.name}): ${known.error}`);
+        } else if (known) this.badChains.delete(key);
+      }
+    }
+    const maxAttempts = 2 + desired.reduce((n, d) => n + d.chains.filter((c) => isPolicyChain(c.name)).length, 0);
+    for (let attempt = 0; ; attempt++) {
+      const effective = desired.map((d) => withoutChains(d, new Set([...bad].filter((k) => k.startsWith(`${d.family}/`)).map((k) => k.slice(d.family.length + 1)))));
+      try {
+        const rep = await this.applyOnce(effective, checkPosition, timings);
+        if (rejected.size) rep.rejected = [...rejected.values()];
+        rep.chains = effective.reduce((n, d) => n + d.chains.filter((c) => isPolicyChain(c.name)).length, 0);
+        rep.sets = new Set(effective.flatMap((d) => d.sets.map((s) => s.name)).filter(isPeerSet)).size;
+        return rep;
+      } catch (e) {
+        if (!(e instanceof RestoreFailure)) throw e;
+        const culprits = this.culpritPolicyChains(e, effective);
+        if (!culprits || attempt >= maxAttempts) throw e.error;
+        for (const c of culprits) {
+          const key = `${c.family}/${c.name}`;
+          bad.add(key);
+          const msg = e.error.message;
+          rejected.set(key, `${c.family} ${c.origin} (${c.name}): ${msg}`);
+          this.badChains.set(key, { rules: JSON.stringify(c.rules), error: msg });
+          this.log.error({ family: c.family, chain: c.name, origin: c.origin, err: msg }, 'the kernel rejected a policy chain; it is left out and the pods it selects stay closed');
+        }
+      }
+    }
+  }
+
+  /** The policy chains to leave out for a failure, or undefined when it is not (only) theirs. */
+  private culpritPolicyChains(f: RestoreFailure, effective: Desired[]): { family: Family; name: string; origin: string; rules: IptChain['rules'] }[] | undefined {
+    if (f.object === undefined) return undefined;
+    const scope = f.family ? effective.filter((d) => d.family === f.family) : effective;
+    const all = scope.flatMap((d) => d.chains.map((c) => ({ c, d })));
+    const pick = (xs: { c: IptChain; d: Desired }[]) => xs.map(({ c, d }) => ({ family: d.family, name: c.name, origin: d.origins[c.name] ?? c.name, rules: c.rules }));
+    if (f.kind === 'iptables') {
+      if (!isPolicyChain(f.object)) return undefined;
+      const hit = all.filter(({ c }) => c.name === f.object);
+      return hit.length ? pick(hit) : undefined;
+    }
+    // A set: every chain using it must be a policy chain.
+    const users = all.filter(({ c }) => referencedSets(c).includes(f.object!));
+    if (users.length === 0 || users.some(({ c }) => !isPolicyChain(c.name))) return undefined;
+    return pick(users);
+  }
+
+  private async applyOnce(desired: Desired[], checkPosition: boolean, timings: ApplyReport['timings']): Promise<ApplyReport> {
+    const rep: ApplyReport = { ...emptyReport(), timings: { ...timings } };
+    const allSets: Ipset[] = desired.flatMap((d) => d.sets);
+    const ipPlan = planIpset(allSets, this.sets);
+    if (ipPlan.conflicts.length) {
+      const name = ipPlan.conflicts[0]!;
+      const cur = this.sets.get(name)!;
+      const want = allSets.find((s) => s.name === name)!;
+      throw new RestoreFailure('ipset', name, new DataplaneError(`ipset ${name} exists as ${cur.type} ${cur.family} but podwall renders it as ${want.type} ${want.family}; destroy it by hand (podwall cleanup)`, { object: name, tool: 'ipset' }));
+    }
+
+    // 1. sets and members (not yet the programmed-pod additions)
+    const t0 = now();
+    rep.ipsetLines += await this.restoreIpset(ipPlan.early);
+    const prev = this.sets;
+    const next = setStateAfter(allSets, prev, ipPlan);
+    for (const n of ipPlan.destroy) next.set(n, prev.get(n)!); // until destroyed
+    const lateSets = new Set(ipPlan.late.map((g) => g.set));
+    for (const n of lateSets) {
+      // Additions are still pending: the set holds the old members that stay.
+      const want = next.get(n)!;
+      const had = prev.get(n) ? memberKeys(prev.get(n)!) : new Set<string>();
+      next.set(n, { ...want, members: want.members.filter((m) => had.has(canonicalMember(m, want.type, want.family))) });
+    }
+    this.sets = next;
+    let ipsetMs = now() - t0;
+
+    // 2. iptables, one transaction per family
+    for (const d of desired) {
+      const cur = this.fam.get(d.family) ?? emptyFamilyState();
+      const plan = planIptables(d, cur, { checkPosition });
+      if (iptablesPlanEmpty(plan)) {
+        rep.lines.iptables[d.family] = 0;
+        continue;
+      }
+      const payload = writeRestore([plan.table]);
+      const t1 = now();
+      await this.restoreIptables(d.family, payload);
+      rep.timings[d.family === 'ipv4' ? 'iptablesV4' : 'iptablesV6'] = now() - t1;
+      const n = lineCount(payload);
+      rep.lines.iptables[d.family] = n;
+      rep.iptablesLines += n;
+      rep.chainsCreated += plan.created.length;
+      rep.chainsUpdated += plan.updated.length;
+      rep.chainsDeleted += plan.deleted.length;
+      rep.jumpsInserted += plan.jumpsInserted;
+      this.fam.set(d.family, familyStateAfter(d, cur, plan));
+    }
+
+    // 3. pods whose chains are now in place count as programmed
+    const t2 = now();
+    if (ipPlan.late.length) {
+      try {
+        rep.ipsetLines += await this.restoreIpset(ipPlan.late);
+      } catch (e) {
+        // Not a policy problem: surface it as is (those pods stay fail-closed).
+        throw e instanceof RestoreFailure ? e.error : e;
+      }
+      for (const n of lateSets) this.sets.set(n, allSets.find((s) => s.name === n)!);
+    }
+    // 4. stale sets
+    if (ipPlan.destroy.length) {
+      const { kept, lines } = await this.destroySets(ipPlan.destroy);
+      rep.ipsetLines += lines;
+      for (const n of ipPlan.destroy) if (!kept.includes(n)) this.sets.delete(n);
+      if (kept.length) rep.keptSets = kept;
+    }
+    ipsetMs += now() - t2;
+    rep.timings.ipset = ipsetMs;
+    rep.lines.ipset = rep.ipsetLines;
+    rep.setsCreated = ipPlan.created.length;
+    rep.setsUpdated = ipPlan.updated.length;
+    rep.setsDeleted = ipPlan.destroy.length - (rep.keptSets?.length ?? 0);
+    return rep;
+  }
+
+  /** Runs ipset restore for the groups, chunked; on failure re-reads the sets and throws RestoreFailure. */
+  private async restoreIpset(groups: IpsetGroup[]): Promise<number> {
+    const tools = this.requireTools();
+    const chunk = Math.max(1, this.opts.ipsetChunk ?? 500);
+    let lines = 0;
+    for (let i = 0; i < groups.length; i += chunk) {
+      const part = groups.slice(i, i + chunk);
+      const ops: IpsetOp[] = [];
+      const owners: string[] = [];
+      for (const g of part) for (const op of g.ops) ops.push(op), owners.push(g.set);
+      if (ops.length === 0) continue;
+      let payload: string;
+      try {
+        payload = writeIpsetRestore(ops);
+      } catch (e) {
+        // A member the writer refuses (cannot happen for a render; guards hand-made Desired).
+        const name = (e as Error).message.match(/set ([^\s:]+)/)?.[1];
+        throw new RestoreFailure('ipset', name, new DataplaneError(`ipset payload: ${(e as Error).message}`, { tool: 'ipset', ...(name ? { object: name } : {}) }));
+      }
+      const r = await this.run(tools.ipset, ['restore'], payload);
+      if (r.code !== 0) {
+        const line = failingLine(r.stderr);
+        const text = line !== undefined ? payload.split('\n')[line - 1] : undefined;
+        const owner = line !== undefined ? owners[line - 1] : undefined;
+        // ipset restore is not atomic: read back what it did.
+        try {
+          const back = await this.run(tools.ipset, ['save']);
+          if (back.code === 0) this.sets = setStateFromSave(back.stdout, this.families);
+        } catch {
+          /* keep the old view; the next resync repairs it */
+        }
+        const err = new DataplaneError(`ipset restore failed${line !== undefined ? ` at line ${line} (${text})` : ''}: ${firstLines(r.stderr)}`, {
+          tool: 'ipset',
+          stderr: r.stderr,
+          ...(line !== undefined ? { line } : {}),
+          ...(text !== undefined ? { lineText: text } : {}),
+          ...(owner !== undefined ? { object: owner } : {}),
+        });
+        throw new RestoreFailure('ipset', owner, err);
+      }
+      lines += ops.length;
+    }
+    return lines;
+  }
+
+  private async restoreIptables(family: Family, payload: string): Promise<void> {
+    const tools = this.requireTools();
+    const bin = tools.restore[family];
+    const r = await this.run(bin, ['--noflush', '--wait'], payload);
+    if (r.code === 0) return;
+    const line = failingLine(r.stderr);
+    const lines = payload.split('\n');
+    const text = line !== undefined ? lines[line - 1] : undefined;
+    const owner = text !== undefined ? lineOwner(text) : undefined;
+    const err = new DataplaneError(`${bin} failed${line !== undefined ? ` at line ${line} (${text})` : ''}: ${firstLines(r.stderr)}`, {
+      tool: bin,
+      stderr: r.stderr,
+      ...(line !== undefined ? { line } : {}),
+      ...(text !== undefined ? { lineText: text } : {}),
+      ...(owner !== undefined ? { object: owner } : {}),
+    });
+    throw new RestoreFailure('iptables', owner, err, family);
+  }
+
+  /** Destroys sets (one restore; if that fails, one by one, keeping those still in use). */
+  private async destroySets(names: string[]): Promise<{ kept: string[]; lines: number }> {
+    const tools = this.requireTools();
+    if (names.length === 0) return { kept: [], lines: 0 };
+    const payload = writeIpsetRestore(names.map((name) => ({ op: 'destroy', name })));
+    const r = await this.run(tools.ipset, ['restore'], payload);
+    if (r.code === 0) return { kept: [], lines: names.length };
+    const kept: string[] = [];
+    for (const name of names) {
+      const one = await this.run(tools.ipset, ['destroy', name]);
+      if (one.code === 0 || /does not exist/i.test(one.stderr)) continue;
+      kept.push(name);
+      const level = isSharedSet(name) ? 'info' : 'warn';
+      this.log[level]({ set: name, err: firstLines(one.stderr) }, 'stale set not destroyed');
+    }
+    return { kept, lines: names.length };
+  }
+}
+
+/** The chain (or built-in chain) a restore payload line belongs to. */
+export function lineOwner(line: string): string | undefined {
+  const m = /^(?::(\S+)|-[AFXDIN] (\S+))/.exec(line);
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+function lineCount(payload: string): number {
+  return payload === '' ? 0 : payload.split('\n').length - (payload.endsWith('\n') ? 1 : 0);
+}
+
+function firstLines(s: string): string {
+  return (
+    s
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('Try `'))
+      .slice(0, 3)
+      .join(' | ') || '(no message)'
+  );
+}
+
+function emptyReport(): ApplyReport {
+  return {
+    ipsetLines: 0,
+    iptablesLines: 0,
+    lines: { ipset: 0, iptables: {} },
+    chains: 0,
+    sets: 0,
+    chainsCreated: 0,
+    chainsUpdated: 0,
+    chainsDeleted: 0,
+    setsCreated: 0,
+    setsUpdated: 0,
+    setsDeleted: 0,
+    jumpsInserted: 0,
+    timings: {},
+  };
+}
+
+export { ExecError };

@@ -1,0 +1,474 @@
+// render(plan, opts) → Desired: the Plan of one node as kube-router compatible chains, jumps and
+// ipsets of one IP family. Pure and deterministic: the same Plan always gives the same output (names
+// are content-independent hashes, see names.ts), so apply can diff it against the kernel.
+//
+// Layout (filter table):
+//   INPUT/FORWARD/OUTPUT ─(position 1)→ KUBE-ROUTER-INPUT/FORWARD/OUTPUT
+//   KUBE-ROUTER-INPUT:   whitelist RETURNs (service ranges, service-IP set, LOCAL node ports), then
+//                        `-s pod -j KUBE-POD-FW-x` (pod → node is the pod's egress), fail-closed
+//                        REJECTs, `mark 0x20000 → ACCEPT`
+//   KUBE-ROUTER-FORWARD: per isolated local pod `-d pod`, bridged `-d pod`, `-s pod`, bridged `-s pod`
+//                        → KUBE-POD-FW-x; fail-closed REJECTs; `mark 0x20000 → ACCEPT`
+//   KUBE-ROUTER-OUTPUT:  `-d pod` (node → pod), `-s pod` → KUBE-POD-FW-x; `mark 0x20000 → ACCEPT`
+//   KUBE-POD-FW-x:       COMMON (INVALID drop, RELATED/ESTABLISHED accept, ICMP), pod → itself ACCEPT,
+//                        LOCAL source → pod ACCEPT, ingress: `-d pod → KUBE-NWPLCY-<in>` per policy
+//                        (or DEFAULT when not isolated), egress likewise with `-s pod`, then NFLOG and
+//                        REJECT unless marked 0x10000, then mark 0x20000 and clear 0x10000.
+//   KUBE-NWPLCY-<16>:    one chain per (policy, direction): per rule, per peer × port a
+//                        `MARK 0x10000` rule, then `mark 0x10000 → RETURN`.
+// A packet passes through every pod chain it concerns (same-node traffic: the destination's, then
+// the source's); any REJECT ends it, and only when every chain it met marked it 0x20000 does the
+// final ACCEPT take it. Pods no policy isolates get no chain: the rest of the table decides.
+import type { Direction, Family, Protocol } from '../cluster/model.js';
+import type { Ipset, IptChain, IptRule } from '../iptables/model.js';
+import { sanitizeComment } from '../iptables/write.js';
+import { formatCIDR, parseCIDR } from '../policy/ipblock.js';
+import type { CidrPeer, Plan, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
+import { canonicalIP, halves, hashIpSet, hashNetSet, ipBlockMembers, parseNetOf, setFamily } from './ipset.js';
+import {
+  BUILTIN_HOOKS,
+  COMMON_CHAIN,
+  DEFAULT_CHAIN,
+  DST_SET_PREFIX,
+  KUBE_ROUTER_FORWARD,
+  KUBE_ROUTER_INPUT,
+  KUBE_ROUTER_OUTPUT,
+  MARK_MATCHED,
+  MARK_NETPOL_OK,
+  MARK_RESET_MATCHED,
+  NFLOG_GROUP,
+  NODE_IPS_SET,
+  POD_SUBNETS_SET,
+  PROGRAMMED_SET,
+  SERVICE_IPS_SET,
+  SRC_SET_PREFIX,
+  TOP_CHAINS,
+  familySetName,
+  kubeRouterRuleUuid,
+  peerSetName,
+  podChainName,
+  policyChainName,
+  type BuiltinHook,
+} from './names.js';
+
+export interface RenderOptions {
+  family: Family;
+  /** This node's name (its pod CIDRs bound the fail-closed rules). */
+  node: string;
+  /** --service-cluster-ip-range (both families may be given; only this family's are used). */
+  serviceClusterIPRanges: string[];
+  serviceExternalIPRanges: string[];
+  loadBalancerIPRanges: string[];
+  /** --service-node-port-range, inclusive. */
+  nodePortRange: [number, number];
+  /**
+   * Fail closed for pods podwall has not programmed yet (kube-router's --netpol-default-deny):
+   * traffic from/to an IP of this node's pod CIDRs that is not in the podwall-programmed set is
+   * rejected. Default true.
+   */
+  defaultDeny?: boolean;
+}
+
+export interface JumpRule {
+  chain: BuiltinHook;
+  rule: IptRule;
+}
+
+/** The desired podwall-owned state of one family's filter table and ipsets. */
+export interface Desired {
+  family: Family;
+  /** Every set the chains reference, plus the node, pod-subnet and service-IP sets. */
+  sets: Ipset[];
+  /** podwall-owned chains of the filter table, in a stable order. */
+  chains: IptChain[];
+  /** Rules of INPUT/FORWARD/OUTPUT that jump into KUBE-ROUTER-*, wanted at position 1. */
+  jumps: JumpRule[];
+  /** What each chain renders (`pod ns/name`, `policy ns/name ingress`, ...), for reports and errors. */
+  origins: Record<string, string>;
+}
+
+export class RenderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RenderError';
+  }
+}
+
+/** Comments are capped at 128 bytes (nftables' limit; iptables keeps 255). */
+const MAX_COMMENT = 128;
+/** The kernel keeps 63 bytes of an NFLOG prefix. */
+const MAX_NFLOG_PREFIX = 63;
+
+export function comment(text: string): string {
+  const s = sanitizeComment(text).slice(0, MAX_COMMENT).trimEnd();
+  return s.length > 0 ? s : 'podwall';
+}
+
+function nflogPrefix(text: string): string {
+  const s = sanitizeComment(text).slice(0, MAX_NFLOG_PREFIX).trimEnd();
+  return s.length > 0 ? s : 'podwall';
+}
+
+const cmt = (text: string): string[] => ['-m', 'comment', '--comment', comment(text)];
+
+function hostCidr(ip: string, family: Family): string {
+  return `${ip}/${family === 'ipv6' ? 128 : 32}`;
+}
+
+function rejectArgs(family: Family): string[] {
+  return ['-j', 'REJECT', '--reject-with', family === 'ipv6' ? 'icmp6-port-unreachable' : 'icmp-port-unreachable'];
+}
+
+/** The jump from a built-in chain, exactly as kube-router writes it (comment with its rule uuid). */
+export function topLevelJump(hook: BuiltinHook): IptRule {
+  const target = TOP_CHAINS[hook];
+  const base = ['-m', 'comment', '--comment', 'kube-router netpol', '-j', target];
+  const uuid = kubeRouterRuleUuid(hook, base);
+  return { args: ['-m', 'comment', '--comment', `kube-router netpol - ${uuid}`, '-j', target] };
+}
+
+/** A kube-router style rule whose comment carries the rule's uuid (computed over kube-router's arg order). */
+function uuidComment(chain: string, text: string, kubeRouterArgs: (c: string) => string[]): string {
+  return `${text} - ${kubeRouterRuleUuid(chain, kubeRouterArgs(text))}`;
+}
+
+function rangesOf(list: readonly string[], family: Family, flag: string): string[] {
+  const out: string[] = [];
+  for (const s of list) {
+    const r = parseCIDR(s);
+    if (!r.ok) throw new RenderError(`${flag}: ${JSON.stringify(s)} is not a CIDR (${r.reason})`);
+    if (r.cidr.family === family) out.push(formatCIDR(r.cidr));
+  }
+  return out;
+}
+
+/** CIDRs of this family among `list`, canonical, deduplicated (a /0 as its two halves). */
+function cidrsOf(list: readonly string[], family: Family): string[] {
+  const out: string[] = [];
+  for (const s of list) {
+    const c = parseNetOf(s, family);
+    if (!c) continue;
+    for (const part of c.prefix === 0 ? halves(family) : [c]) {
+      const t = formatCIDR(part);
+      if (!out.includes(t)) out.push(t);
+    }
+  }
+  return out;
+}
+
+function ipsOf(pod: PlanPod, family: Family): string[] {
+  const out: string[] = [];
+  for (const ip of pod.ips) {
+    const c = canonicalIP(ip, family);
+    if (c !== undefined && !out.includes(c)) out.push(c);
+  }
+  return out;
+}
+
+function portArgs(p: PlanPort): { pre: string[]; post: string[] } | undefined {
+  const proto = protoName(p.protocol);
+  if (!proto) return undefined;
+  const post: string[] = [];
+  if (p.port !== undefined) {
+    const end = p.endPort !== undefined && p.endPort !== p.port ? `:${p.endPort}` : '';
+    post.push('-m', proto, '--dport', `${p.port}${end}`);
+  }
+  return { pre: ['-p', proto], post };
+}
+
+function protoName(p: Protocol): 'tcp' | 'udp' | 'sctp' | undefined {
+  return p === 'TCP' ? 'tcp' : p === 'UDP' ? 'udp' : p === 'SCTP' ? 'sctp' : undefined;
+}
+
+class SetRegistry {
+  readonly sets = new Map<string, Ipset>();
+  add(s: Ipset): string {
+    if (!this.sets.has(s.name)) this.sets.set(s.name, s);
+    return s.name;
+  }
+}
+
+/** Renders one policy direction into its chain; the sets it references go into `reg`. */
+function renderPolicyChain(policy: PlanPolicy, direction: Direction, family: Family, reg: SetRegistry): IptChain {
+  const name = policyChainName(policy.id, direction);
+  const rules: IptRule[] = [];
+  const setPrefix = direction === 'ingress' ? SRC_SET_PREFIX : DST_SET_PREFIX;
+  const setDir = direction === 'ingress' ? 'src' : 'dst';
+  for (const rule of policy[direction]) {
+    const emitted = renderRule(policy, rule, direction, family, reg, setPrefix, setDir);
+    if (emitted.length === 0) continue;
+    rules.push(...emitted);
+    rules.push({ args: ['-m', 'mark', '--mark', MARK_MATCHED, ...cmt(`${policy.id} ${direction} rule ${rule.origin.ruleIndex}: matched, return`), '-j', 'RETURN'] });
+  }
+  return { name, policy: '-', rules };
+}
+
+interface PeerMatch {
+  args: string[];
+  text: string;
+}
+
+function renderRule(policy: PlanPolicy, rule: PlanRule, direction: Direction, family: Family, reg: SetRegistry, setPrefix: typeof SRC_SET_PREFIX | typeof DST_SET_PREFIX, setDir: 'src' | 'dst'): IptRule[] {
+  // An invalid rule grants nothing; empty peer or port lists match nothing: never widen.
+  if (rule.invalid !== undefined) return [];
+  const peers: PeerMatch[] = [];
+  if (rule.peers === 'all') peers.push({ args: [], text: 'any peer' });
+  else {
+    const podPeers = rule.peers.filter((p): p is PodPeer => p.kind === 'pods');
+    if (podPeers.length > 0) {
+      // All pod peers of a rule share one hash:ip set (as kube-router does).
+      const set = hashIpSet(peerSetName(setPrefix, `${rule.id}/pods`, family), family, podPeers.flatMap((p) => p.ips));
+      reg.add(set);
+      peers.push({ args: ['-m', 'set', '--match-set', set.name, setDir], text: `peer ${podPeers.map((p) => `${p.peerIndex} ${p.describe}`).join('; ')}` });
+    }
+    for (const p of rule.peers) {
+      if (p.kind !== 'cidr') continue;
+      const cp = p as CidrPeer;
+      if (cp.family !== family) continue; // a block of the other family matches nothing here
+      const members = ipBlockMembers(cp.block, family);
+      if (members.length === 0) continue; // every address excepted
+      const set: Ipset = { name: peerSetName(setPrefix, cp.setId, family), type: 'hash:net', family: setFamily(family), options: [], members };
+      reg.add(set);
+      peers.push({ args: ['-m', 'set', '--match-set', set.name, setDir], text: `peer ${cp.peerIndex} ${cp.describe}` });
+    }
+  }
+  const ports: { pre: string[]; post: string[]; text: string }[] = [];
+  if (rule.ports === 'all') ports.push({ pre: [], post: [], text: 'any port' });
+  else {
+    for (const p of rule.ports) {
+      const pa = portArgs(p);
+      if (!pa) continue;
+      let post = pa.post;
+      let text = `port ${p.spec}`;
+      if (p.namedTargets) {
+        const set = hashIpSet(peerSetName(DST_SET_PREFIX, `${rule.id}/port/${p.portIndex}/${p.protocol}/${p.port ?? 'all'}`, family), family, p.namedTargets.ips);
+        reg.add(set);
+        post = ['-m', 'set', '--match-set', set.name, 'dst', ...post];
+        text = `port ${p.spec}=${p.port ?? ''}`;
+      }
+      ports.push({ pre: pa.pre, post, text });
+    }
+  }
+  const out: IptRule[] = [];
+  for (const peer of peers) {
+    for (const port of ports) {
+      out.push({
+        args: [...port.pre, ...peer.args, ...port.post, ...cmt(`${policy.id} ${direction} rule ${rule.origin.ruleIndex} ${peer.text} ${port.text}`), '-j', 'MARK', '--set-xmark', MARK_MATCHED],
+      });
+    }
+  }
+  return out;
+}
+
+function commonChain(family: Family): IptChain {
+  const icmp =
+    family === 'ipv6'
+      ? { proto: 'ipv6-icmp', mod: 'icmp6', opt: '--icmpv6-type' }
+      : { proto: 'icmp', mod: 'icmp', opt: '--icmp-type' };
+  const types: [string, string][] =
+    family === 'ipv6'
+      ? [
+          ['128', 'allow icmp echo requests'],
+          ['1', 'allow icmp destination unreachable messages'],
+          ['3', 'allow icmp time exceeded messages'],
+          ['135', 'allow icmp neighbor solicitation messages'],
+          ['136', 'allow icmp neighbor advertisement messages'],
+          ['129', 'allow icmp echo reply messages'],
+        ]
+      : [
+          ['8', 'allow icmp echo requests'],
+          ['3', 'allow icmp destination unreachable messages'],
+          ['11', 'allow icmp time exceeded messages'],
+        ];
+  return {
+    name: COMMON_CHAIN,
+    policy: '-',
+    rules: [
+      { args: [...cmt('rule to drop invalid state for pod'), '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'] },
+      { args: [...cmt('rule for stateful firewall for pod'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'] },
+      ...types.map(([t, text]) => ({ args: ['-p', icmp.proto, ...cmt(text), '-m', icmp.mod, icmp.opt, t, '-j', 'ACCEPT'] })),
+    ],
+  };
+}
+
+function defaultChain(): IptChain {
+  return { name: DEFAULT_CHAIN, policy: '-', rules: [{ args: [...cmt('rule to mark traffic matching a network policy'), '-j', 'MARK', '--set-xmark', MARK_MATCHED] }] };
+}
+
+const acceptRule = (): IptRule => ({
+  args: ['-m', 'comment', '--comment', 'rule to explicitly ACCEPT traffic that comply to network policies', '-m', 'mark', '--mark', MARK_NETPOL_OK, '-j', 'ACCEPT'],
+});
+
+export function render(plan: Plan, opts: RenderOptions): Desired {
+  const { family } = opts;
+  if (family !== 'ipv4' && family !== 'ipv6') throw new RenderError(`family must be ipv4 or ipv6, got ${JSON.stringify(family)}`);
+  if (typeof opts.node !== 'string' || opts.node === '') throw new RenderError('node name is required');
+  const [npLo, npHi] = opts.nodePortRange ?? [];
+  if (!Number.isInteger(npLo) || !Number.isInteger(npHi) || npLo! < 1 || npHi! > 65535 || npLo! > npHi!) {
+    throw new RenderError(`node port range ${JSON.stringify(opts.nodePortRange)} is not a range within 1-65535`);
+  }
+  const failClosed = opts.defaultDeny !== false;
+  const reg = new SetRegistry();
+  const origins: Record<string, string> = {};
+
+  // Fixed sets first, so their order is stable.
+  const node = plan.nodes.find((n) => n.name === opts.node);
+  const podSubnets = hashNetSet(familySetName(POD_SUBNETS_SET, family), family, plan.nodes.flatMap((n) => n.podCIDRs));
+  const nodeIPs = hashIpSet(familySetName(NODE_IPS_SET, family), family, plan.nodes.flatMap((n) => n.addresses));
+  const serviceIPs = hashIpSet(familySetName(SERVICE_IPS_SET, family), family, plan.services.flatMap((s) => s.ips));
+  reg.add(podSubnets);
+  reg.add(nodeIPs);
+  reg.add(serviceIPs);
+
+  const localPods = plan.pods.filter((p) => plan.node !== undefined || p.nodeName === opts.node);
+  const policies = new Map(plan.policies.map((p) => [p.id, p]));
+  const localCIDRs = failClosed && node ? cidrsOf(node.podCIDRs, family) : [];
+  const programmedName = familySetName(PROGRAMMED_SET, family);
+  if (localCIDRs.length > 0) reg.add(hashIpSet(programmedName, family, localPods.flatMap((p) => ipsOf(p, family))));
+
+  // Pod chains and the jumps into them.
+  const input: IptRule[] = [];
+  const forward: IptRule[] = [];
+  const output: IptRule[] = [];
+  const podChains: IptChain[] = [];
+  const wantedPolicyChains = new Map<string, { policy: PlanPolicy; direction: Direction }>();
+  for (const pod of localPods) {
+    const ips = ipsOf(pod, family);
+    if (ips.length === 0) continue;
+    const isolatedIn = pod.ingressPolicies.length > 0;
+    const isolatedOut = pod.egressPolicies.length > 0;
+    if (!isolatedIn && !isolatedOut) continue;
+    const chain = podChainName(pod.namespace, pod.name);
+    origins[chain] = `pod ${pod.key}`;
+    const rules: IptRule[] = [{ args: [...cmt(`${pod.key}: common netpol rules`), '-j', COMMON_CHAIN] }];
+    for (const ip of ips) {
+      const h = hostCidr(ip, family);
+      rules.push({ args: ['-s', h, '-d', h, ...cmt(`${pod.key}: a pod reaches itself`), '-j', 'ACCEPT'] });
+      rules.push({ args: ['-d', h, '-m', 'addrtype', '--src-type', 'LOCAL', ...cmt(`${pod.key}: from local node`), '-j', 'ACCEPT'] });
+    }
+    for (const direction of ['ingress', 'egress'] as const) {
+      const ids = direction === 'ingress' ? pod.ingressPolicies : pod.egressPolicies;
+      const sel = direction === 'ingress' ? '-d' : '-s';
+      for (const ip of ips) {
+        const h = hostCidr(ip, family);
+        if (ids.length === 0) {
+          rules.push({ args: [sel, h, ...cmt(`${pod.key}: default ${direction}`), '-j', DEFAULT_CHAIN] });
+          continue;
+        }
+        for (const id of ids) {
+          const pol = policies.get(id);
+          // A policy the plan does not carry grants nothing: the pod stays isolated (fail closed).
+          if (!pol || !pol.types.includes(direction)) continue;
+          const pc = policyChainName(pol.id, direction);
+          wantedPolicyChains.set(pc, { policy: pol, direction });
+          rules.push({ args: [sel, h, ...cmt(`${pod.key}: ${direction} policy ${pol.id}`), '-j', pc] });
+        }
+      }
+    }
+    rules.push({
+      args: ['-m', 'mark', '!', '--mark', MARK_MATCHED, '-m', 'limit', '--limit', '10/min', '--limit-burst', '10', ...cmt(`${pod.key}: log dropped`), '-j', 'NFLOG', '--nflog-prefix', nflogPrefix(`podwall drop ${pod.key}`), '--nflog-group', NFLOG_GROUP],
+    });
+    rules.push({ args: ['-m', 'mark', '!', '--mark', MARK_MATCHED, ...cmt(`${pod.key}: reject traffic no policy allows`), ...rejectArgs(family)] });
+    rules.push({ args: [...cmt('set netpol-ok mark'), '-j', 'MARK', '--set-xmark', MARK_NETPOL_OK] });
+    rules.push({ args: [...cmt('clear matched mark'), '-j', 'MARK', '--set-xmark', MARK_RESET_MATCHED] });
+    podChains.push({ name: chain, policy: '-', rules });
+
+    for (const ip of ips) {
+      const h = hostCidr(ip, family);
+      const inC = cmt(`${pod.key} in`);
+      const outC = cmt(`${pod.key} out`);
+      forward.push({ args: ['-d', h, ...inC, '-j', chain] });
+      forward.push({ args: ['-d', h, '-m', 'physdev', '--physdev-is-bridged', ...inC, '-j', chain] });
+      forward.push({ args: ['-s', h, ...outC, '-j', chain] });
+      forward.push({ args: ['-s', h, '-m', 'physdev', '--physdev-is-bridged', ...outC, '-j', chain] });
+      output.push({ args: ['-d', h, ...inC, '-j', chain] });
+      output.push({ args: ['-s', h, ...outC, '-j', chain] });
+      input.push({ args: ['-s', h, ...outC, '-j', chain] });
+    }
+  }
+
+  // Policy chains (only those a local pod chain jumps to), in policy id order.
+  const policyChains: IptChain[] = [];
+  for (const pol of plan.policies) {
+    for (const direction of ['ingress', 'egress'] as const) {
+      const pc = policyChainName(pol.id, direction);
+      if (!wantedPolicyChains.has(pc)) continue;
+      origins[pc] = `policy ${pol.id} ${direction}`;
+      policyChains.push(renderPolicyChain(pol, direction, family, reg));
+    }
+  }
+
+  // KUBE-ROUTER-INPUT whitelist: traffic to services is judged after DNAT, on the real endpoint.
+  const inputHead: IptRule[] = [];
+  for (const r of rangesOf(opts.serviceClusterIPRanges, family, '--service-cluster-ip-range')) {
+    const c = uuidComment(KUBE_ROUTER_INPUT, 'allow traffic to primary/secondary cluster IP range', (t) => ['-m', 'comment', '--comment', t, '-d', r, '-j', 'RETURN']);
+    inputHead.push({ args: ['-d', r, '-m', 'comment', '--comment', c, '-j', 'RETURN'] });
+  }
+  inputHead.push({ args: ['-m', 'set', '--match-set', serviceIPs.name, 'dst', ...cmt('allow traffic to service IPs'), '-j', 'RETURN'] });
+  const ports = npLo === npHi ? `${npLo}` : `${npLo}:${npHi}`;
+  for (const [proto, up] of [['tcp', 'TCP'], ['udp', 'UDP'], ['sctp', 'SCTP']] as const) {
+    const text = `allow LOCAL ${up} traffic to node ports`;
+    const c = uuidComment(KUBE_ROUTER_INPUT, text, (t) => ['-p', proto, '-m', 'comment', '--comment', t, '-m', 'addrtype', '--dst-type', 'LOCAL', '-m', 'multiport', '--dports', ports, '-j', 'RETURN']);
+    inputHead.push({ args: ['-p', proto, '-m', 'comment', '--comment', c, '-m', 'addrtype', '--dst-type', 'LOCAL', '-m', 'multiport', '--dports', ports, '-j', 'RETURN'] });
+  }
+  for (const [list, flag, text] of [
+    [opts.serviceExternalIPRanges, '--service-external-ip-range', 'allow traffic to external IP range: '],
+    [opts.loadBalancerIPRanges, '--loadbalancer-ip-range', 'allow traffic to load balancer IP range: '],
+  ] as const) {
+    for (const r of rangesOf(list ?? [], family, flag)) {
+      const c = uuidComment(KUBE_ROUTER_INPUT, text + r, (t) => ['-m', 'comment', '--comment', t, '-d', r, '-j', 'RETURN']);
+      inputHead.push({ args: ['-d', r, '-m', 'comment', '--comment', c, '-j', 'RETURN'] });
+    }
+  }
+
+  // Fail closed: an IP of this node's pod CIDRs that podwall has not programmed is rejected (new
+  // connections only; the node's own addresses, e.g. the gateway, stay reachable).
+  const failRules = (withSrc: boolean, withDst: boolean): IptRule[] => {
+    const out: IptRule[] = [];
+    for (const cidr of localCIDRs) {
+      const text = 'podwall: reject unprogrammed local pod';
+      if (withSrc) {
+        out.push({ args: ['-s', cidr, '-m', 'addrtype', '!', '--src-type', 'LOCAL', '-m', 'set', '!', '--match-set', programmedName, 'src', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED', ...cmt(text), ...rejectArgs(family)] });
+      }
+      if (withDst) {
+        out.push({ args: ['-d', cidr, '-m', 'addrtype', '!', '--dst-type', 'LOCAL', '-m', 'set', '!', '--match-set', programmedName, 'dst', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED', ...cmt(text), ...rejectArgs(family)] });
+      }
+    }
+    return out;
+  };
+
+  const top: IptChain[] = [
+    { name: KUBE_ROUTER_INPUT, policy: '-', rules: [...inputHead, ...input, ...failRules(true, false), acceptRule()] },
+    { name: KUBE_ROUTER_FORWARD, policy: '-', rules: [...forward, ...failRules(true, true), acceptRule()] },
+    { name: KUBE_ROUTER_OUTPUT, policy: '-', rules: [...output, acceptRule()] },
+  ];
+  for (const c of top) origins[c.name] = 'top-level chain';
+  origins[COMMON_CHAIN] = 'common rules';
+  origins[DEFAULT_CHAIN] = 'default (not isolated) direction';
+
+  return {
+    family,
+    sets: [...reg.sets.values()],
+    chains: [...top, commonChain(family), defaultChain(), ...podChains, ...policyChains],
+    jumps: BUILTIN_HOOKS.map((hook) => ({ chain: hook, rule: topLevelJump(hook) })),
+    origins,
+  };
+}
+
+/** Sets referenced by a chain's rules (`--match-set NAME`). */
+export function referencedSets(chain: IptChain): string[] {
+  const out: string[] = [];
+  for (const r of chain.rules) {
+    for (let i = 0; i < r.args.length - 1; i++) if (r.args[i] === '--match-set') out.push(r.args[i + 1]!);
+  }
+  return out;
+}
+
+/** Chains a chain's rules jump or go to. */
+export function referencedChains(chain: IptChain): string[] {
+  const out: string[] = [];
+  for (const r of chain.rules) {
+    for (let i = 0; i < r.args.length - 1; i++) if (r.args[i] === '-j' || r.args[i] === '-g') out.push(r.args[i + 1]!);
+  }
+  return out;
+}
