@@ -18,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride();
   for (const c of COMMANDS) c(program);
+  program.command('run').description('run the node agent (kube-router --run-firewall drop-in); `podwall run --help` lists its flags');
   for (const c of program.commands) c.exitOverride();
   return program;
 }
@@ -31,7 +32,13 @@ export function rewriteArgv(args: string[]): string[] {
 export async function main(argv = process.argv.slice(2)): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(rewriteArgv(argv), { from: 'user' });
+    const args = rewriteArgv(argv);
+    // The agent takes kube-router's flag syntax, parsed by its own parser.
+    if (args[0] === 'run') {
+      const { runCommand } = await import('./run.js');
+      return await runCommand(args.slice(1));
+    }
+    await program.parseAsync(args, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {

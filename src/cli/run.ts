@@ -1,0 +1,119 @@
+// `podwall run [flags]` / `podwall --run-firewall [flags]`: the node agent. Flags are kube-router's
+// (parsed by controller/flags.ts, not commander, so `--flag=true|false` spellings work).
+import pino from 'pino';
+import { buildConfig, FlagError, flagsHelp, type RunConfig } from '../controller/flags.js';
+import { Agent, type Source } from '../controller/agent.js';
+import type { ClusterStore } from '../cluster/store.js';
+import { UserError } from './common.js';
+
+export async function runCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(flagsHelp());
+    return 0;
+  }
+  let cfg: RunConfig;
+  try {
+    cfg = buildConfig(argv.filter((a) => a !== 'run'));
+  } catch (e) {
+    if (e instanceof FlagError) throw new UserError(e.message, 2);
+    throw e;
+  }
+  const logger = pino({ level: cfg.logLevel, base: { node: cfg.nodeName }, timestamp: pino.stdTimeFunctions.isoTime });
+  const { Dataplane } = await import('../dataplane/apply.js');
+  const { render } = await import('../dataplane/render.js');
+  const families = [...(cfg.enableIPv4 ? ['ipv4' as const] : []), ...(cfg.enableIPv6 ? ['ipv6' as const] : [])];
+
+  if (cfg.cleanupConfig) {
+    const dp = new Dataplane({ backend: cfg.backend, families, logger });
+    await dp.init();
+    await dp.cleanup();
+    logger.info('removed every podwall/kube-router firewall chain, jump and set');
+    return 0;
+  }
+
+  const agent = new Agent(
+    cfg,
+    {
+      createDataplane: async (fams) => {
+        const dp = new Dataplane({ backend: cfg.backend, families: fams, logger });
+        await dp.init();
+        return dp;
+      },
+      render: (plan, family) =>
+        render(plan, {
+          family,
+          node: cfg.nodeName,
+          serviceClusterIPRanges: cfg.serviceClusterIPRanges,
+          serviceExternalIPRanges: cfg.serviceExternalIPRanges,
+          loadBalancerIPRanges: cfg.loadBalancerIPRanges,
+          nodePortRange: cfg.nodePortRange,
+          // podwall always fails closed for local pods it has not programmed (--netpol-default-deny is accepted for compatibility).
+          defaultDeny: true,
+        }),
+      createInformerSource: (store: ClusterStore) => informerSource(store, cfg, logger),
+    },
+    logger,
+  );
+
+  let exiting = false;
+  const shutdown = (signal: string) => {
+    if (exiting) return;
+    exiting = true;
+    logger.info({ signal }, 'stopping; the rules stay in place');
+    // Exit within 2 s whatever happens.
+    setTimeout(() => process.exit(0), 1800).unref();
+    agent.stop().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (e) => logger.error({ err: (e as Error)?.message ?? String(e) }, 'unhandled rejection (ignored)'));
+
+  try {
+    await agent.start();
+  } catch (e) {
+    logger.error({ err: (e as Error).message }, 'cannot start');
+    throw new UserError((e as Error).message);
+  }
+  // Runs until a signal.
+  await new Promise(() => {});
+  return 0;
+}
+
+interface InformerModule {
+  createInformers(
+    kc: import('@kubernetes/client-node').KubeConfig,
+    sink: { upsert(o: import('../cluster/model.js').ClusterObject): void; remove(kind: import('../cluster/model.js').ClusterObject['kind'], key: string): void },
+    opts: { logger: pino.Logger },
+  ): { start(): Promise<void>; stop(): Promise<void>; synced(): boolean; waitForSync(ms: number): Promise<boolean> };
+}
+
+function informerSource(store: ClusterStore, cfg: RunConfig, logger: pino.Logger): Source {
+  let set: Awaited<ReturnType<typeof createSet>> | undefined;
+  async function createSet() {
+    const k8s = await import('@kubernetes/client-node');
+    // Loaded lazily: `--manifests` mode never pays for client-node. (Typed by InformerModule until
+    // the informers module is part of every build.)
+    const informersPath = '../cluster/informers.js';
+    const { createInformers } = (await import(informersPath)) as InformerModule;
+    const kc = new k8s.KubeConfig();
+    if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig);
+    else kc.loadFromDefault();
+    if (cfg.master) {
+      const cluster = kc.getCurrentCluster();
+      if (cluster) kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: cfg.master! } : c));
+      else kc.loadFromClusterAndUser({ name: 'master', server: cfg.master, skipTLSVerify: false }, { name: 'anonymous' });
+    }
+    return createInformers(kc, { upsert: (o) => void store.upsert(o), remove: (kind, key) => void store.remove(kind, key) }, { logger });
+  }
+  return {
+    start: async () => {
+      set = await createSet();
+      await set.start();
+    },
+    stop: async () => {
+      await set?.stop();
+    },
+    synced: () => set?.synced() ?? false,
+    waitForSync: (ms) => (set ? set.waitForSync(ms) : Promise.resolve(false)),
+  };
+}
