@@ -5,58 +5,24 @@
 // change kind are printed. Then a policy chain the kernel rejects, a rejected top-level chain,
 // drift repair by resync, and cleanup. Namespaces are deleted in test.after.always.
 import test, { type ExecutionContext } from 'ava';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { ClusterStore } from '../../src/cluster/store.js';
 import type { Family } from '../../src/cluster/model.js';
 import { compile } from '../../src/policy/compile.js';
 import { render, type Desired } from '../../src/dataplane/render.js';
 import { Dataplane, DataplaneError, withoutChains, type ApplyReport } from '../../src/dataplane/apply.js';
-import { familyStateFromSave, memberKeys, setStateFromSave } from '../../src/dataplane/diff.js';
+import { familyStateFromSave, setStateFromSave } from '../../src/dataplane/diff.js';
 import { isOwnedChain, isOwnedSet, podChainName, policyChainName } from '../../src/dataplane/names.js';
 import { parseIpsetSave, parseIptablesSave } from '../../src/iptables/parse.js';
 import { writeIpsetSave, writeSave } from '../../src/iptables/write.js';
 import { conformanceObjects, policy, type Raw } from '../support/conformance.js';
+import { bins, deleteNamespaces, newNamespace as newNamespace0, sh, verify as verify0 } from '../support/kernel.js';
 import { applyObjects, applyStep } from '../support/expectations.js';
 
-const created: string[] = [];
-
-function sh(ns: string, cmd: string[], input?: string): string {
-  try {
-    return execFileSync('ip', ['netns', 'exec', ns, ...cmd], { input: input ?? '', encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`${cmd.join(' ')} failed: ${err.stderr || err.message}`);
-  }
-}
-
-function newNamespace(tag: string): string {
-  if (process.getuid?.() !== 0) throw new Error('the dataplane kernel test needs root (it creates network namespaces)');
-  const ns = `podwall-dp-${tag}-${randomBytes(3).toString('hex')}`;
-  execFileSync('ip', ['netns', 'add', ns]);
-  created.push(ns);
-  return ns;
-}
-
-test.after.always(() => {
-  for (const ns of created) {
-    try {
-      execFileSync('ip', ['netns', 'del', ns]);
-    } catch {
-      /* already gone */
-    }
-  }
-});
+const newNamespace = (tag: string) => newNamespace0('podwall-dp', tag);
+test.after.always(deleteNamespaces);
 
 const FAMILIES: Family[] = ['ipv4', 'ipv6'];
 const RO = { node: 'node-1', serviceClusterIPRanges: ['10.96.0.0/12', 'fd00:96::/108'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] as [number, number] };
-
-function bins(backend: 'nft' | 'legacy') {
-  return {
-    save: { ipv4: `iptables-${backend}-save`, ipv6: `ip6tables-${backend}-save` } as Record<Family, string>,
-    restore: { ipv4: `iptables-${backend}-restore`, ipv6: `ip6tables-${backend}-restore` } as Record<Family, string>,
-  };
-}
 
 /** Foreign rules and sets, put in place before podwall runs. */
 function addForeign(ns: string, backend: 'nft' | 'legacy'): void {
@@ -99,24 +65,8 @@ function foreignText(ns: string, backend: 'nft' | 'legacy'): string {
   return out;
 }
 
-/** The live podwall-owned state equals the desired state. */
 function verify(t: ExecutionContext, ns: string, backend: 'nft' | 'legacy', desired: Desired[], label: string): void {
-  const b = bins(backend);
-  for (const d of desired) {
-    const live = familyStateFromSave(sh(ns, [b.save[d.family], '-t', 'filter']));
-    t.deepEqual([...live.chains.keys()].sort(), d.chains.map((c) => c.name).sort(), `${label}: ${d.family} chains`);
-    for (const c of d.chains) t.deepEqual(live.chains.get(c.name)?.rules.map((r) => r.args), c.rules.map((r) => r.args), `${label}: ${d.family} ${c.name} (${d.origins[c.name]})`);
-    for (const j of d.jumps) {
-      const mine = live.jumps.filter((x) => x.chain === j.chain);
-      t.is(mine.length, 1, `${label}: one jump in ${j.chain}`);
-      t.is(mine[0]?.position, 1, `${label}: the jump is the first rule of ${j.chain}`);
-      t.deepEqual(mine[0]?.rule.args, j.rule.args);
-    }
-  }
-  const sets = setStateFromSave(sh(ns, ['ipset', 'save']), FAMILIES);
-  const want = desired.flatMap((d) => d.sets);
-  t.deepEqual([...sets.keys()].sort(), want.map((s) => s.name).sort(), `${label}: sets`);
-  for (const s of want) t.deepEqual([...memberKeys(sets.get(s.name)!)].sort(), [...memberKeys(s)].sort(), `${label}: members of ${s.name}`);
+  verify0(t, ns, backend, desired, FAMILIES, label);
 }
 
 interface Change {
