@@ -31,8 +31,8 @@ export async function runSimulatorDemo(color: boolean): Promise<void> {
   writeOut('podwall demo: the shop cluster (policies/demo-shop), answered by the simulator\n');
   const before = await simulate(base);
   writeOut(matrixTable(before.matrix, { color }));
-  writeOut('\n── change: db/allow-api now admits only api/payments (policies/demo-shop/change.yaml)\n');
-  const after = await simulate(base, [join(DEMO_DIR, 'change.yaml')]);
+  writeOut('\n── change: db/allow-api now admits only api/payments (policies/demo-shop/change.txt)\n');
+  const after = await simulate(base, [join(DEMO_DIR, 'change.txt')]);
   writeOut(matrixTable({ ...after.matrix, probes: after.matrix.probes.filter((p) => p.port === 5432) }, { color }));
   writeOut('\n── why is api/orders → db/postgres 5432/TCP denied now?\n');
   const plan = after.plan;

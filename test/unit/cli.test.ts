@@ -120,3 +120,16 @@ test('lint on a clean cluster exits 0', (t) => {
   t.is(r.code, 0, r.out + r.err);
   t.regex(r.out, /0 error\(s\)/);
 });
+
+test('`podwall matrix -f policies/<recipe>` reads each recipe folder whole and prints its matrix', async (t) => {
+  const { readdirSync, statSync } = await import('node:fs');
+  const root = fileURLToPath(new URL('../../../policies/', import.meta.url));
+  const recipes = readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory());
+  t.true(recipes.length >= 12);
+  for (const r of recipes) {
+    const res = run('matrix', '-f', join(root, r), '-o', 'json');
+    t.is(res.code, 0, `${r}: ${res.err}`);
+    const m = JSON.parse(res.out);
+    t.true(m.pods.length > 0 && m.probes.length > 0, r);
+  }
+});

@@ -1,5 +1,5 @@
 // The policy recipes in policies/: every folder's policy.yaml + cluster.yaml, run through the
-// engine behind `podwall matrix`, must give exactly the reachability its expected.yaml states
+// engine behind `podwall matrix`, must give exactly the reachability its expected.txt states
 // (written by hand from the Kubernetes NetworkPolicy spec), for every ordered pair and port.
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -35,10 +35,10 @@ function resolveLabel(label: string, pods: readonly string[], where: string): st
 }
 
 /**
- * Parses expected.yaml text. Each port's block has one row per pod: a label (pod name or ns/name)
+ * Parses expected.txt text. Each port's block has one row per pod: a label (pod name or ns/name)
  * then one 0/1 per pod in the order of `pods` (the columns). `#` lines are comments.
  */
-function parseExpectation(text: string, file = 'expected.yaml'): Expectation {
+function parseExpectation(text: string, file = 'expected.txt'): Expectation {
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -102,7 +102,7 @@ function diffAgainst(exp: Expectation, got: MatrixJson): string[] {
   const gotPods = [...got.pods].sort();
   const expPods = [...exp.pods].sort();
   if (JSON.stringify(gotPods) !== JSON.stringify(expPods)) {
-    out.push(`pods differ: podwall has [${gotPods.join(', ')}], expected.yaml has [${expPods.join(', ')}]`);
+    out.push(`pods differ: podwall has [${gotPods.join(', ')}], expected.txt has [${expPods.join(', ')}]`);
     return out;
   }
   for (const port of exp.ports) {
@@ -122,7 +122,7 @@ function diffAgainst(exp: Expectation, got: MatrixJson): string[] {
   return out;
 }
 
-/** The engine's matrix in expected.yaml's row format, to read next to a diff. */
+/** The engine's matrix in expected.txt's row format, to read next to a diff. */
 function render(exp: Expectation, got: MatrixJson, port: string): string {
   const probe = got.probes.find((p) => `${p.port}/${p.protocol}` === port);
   if (!probe) return '';
@@ -139,7 +139,7 @@ const RECIPES = recipeFolders();
 
 test('policies/ holds at least 12 recipes, each with policy, cluster, expectation and README', (t) => {
   t.true(RECIPES.length >= 12, `only ${RECIPES.length} recipe folders: ${RECIPES.join(', ')}`);
-  const incomplete = RECIPES.flatMap((r) => ['policy.yaml', 'cluster.yaml', 'expected.yaml', 'README.md'].filter((f) => !existsSync(join(POLICIES, r, f))).map((f) => `${r}/${f}`));
+  const incomplete = RECIPES.flatMap((r) => ['policy.yaml', 'cluster.yaml', 'expected.txt', 'README.md'].filter((f) => !existsSync(join(POLICIES, r, f))).map((f) => `${r}/${f}`));
   t.deepEqual(incomplete, [], 'missing files');
   for (const r of RECIPES) t.regex(r, /^[a-z0-9]+(-[a-z0-9]+)*$/, 'folder names are kebab-case');
 });
@@ -169,8 +169,8 @@ for (const recipe of RECIPES) {
     }
   });
 
-  test(`${recipe}: podwall matrix matches expected.yaml`, async (t) => {
-    const exp = parseExpectation(readFileSync(join(dir, 'expected.yaml'), 'utf8'), `${recipe}/expected.yaml`);
+  test(`${recipe}: podwall matrix matches expected.txt`, async (t) => {
+    const exp = parseExpectation(readFileSync(join(dir, 'expected.txt'), 'utf8'), `${recipe}/expected.txt`);
     const loaded = await loadManifests([join(dir, 'cluster.yaml'), join(dir, 'policy.yaml')]);
     const errors = loaded.findings.filter((f) => f.severity === 'error').map(formatFinding);
     t.deepEqual(errors, [], 'error findings while loading');
@@ -182,11 +182,11 @@ for (const recipe of RECIPES) {
     if (diff.length > 0) {
       for (const port of exp.ports) t.log(`podwall's ${port} matrix (columns: ${exp.pods.join(' ')}):\n${render(exp, got, port)}`);
     }
-    t.deepEqual(diff, [], `${diff.length} pair(s) differ from expected.yaml`);
+    t.deepEqual(diff, [], `${diff.length} pair(s) differ from expected.txt`);
   });
 }
 
-// The expectation parser itself: a malformed expected.yaml must fail loudly, never pass vacuously.
+// The expectation parser itself: a malformed expected.txt must fail loudly, never pass vacuously.
 const GOOD = `ports: [80/TCP]
 pods: [a/web, b/web, b/db]
 allowed:
