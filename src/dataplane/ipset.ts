@@ -2,6 +2,7 @@
 // compares equal), ipBlocks as hash:net with `nomatch` excepts and `/0` split in two halves. Pure.
 import type { Family, IPBlock } from '../cluster/model.js';
 import type { Ipset, IpsetMember } from '../iptables/model.js';
+import { LRUCache } from 'lru-cache';
 import { bitsOf, cidrContains, formatIP, parseCIDR, parseIP, type Cidr } from '../policy/ipblock.js';
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -10,11 +11,20 @@ export function setFamily(family: Family): 'inet' | 'inet6' {
   return family === 'ipv6' ? 'inet6' : 'inet';
 }
 
+/** Canonical text of every IP seen (renders and diffs see the same IPs over and over). */
+const canonical = new LRUCache<string, string>({ max: 500_000 });
+const NOT_AN_IP = '';
+
 /** Canonical IP text of the given family, or undefined (other family / not an IP). */
 export function canonicalIP(s: string, family: Family): string | undefined {
-  const ip = parseIP(s);
-  if (!ip || ip.family !== family) return undefined;
-  return formatIP(ip.family, ip.value);
+  let c = canonical.get(s);
+  if (c === undefined) {
+    const ip = parseIP(s);
+    c = ip ? formatIP(ip.family, ip.value) : NOT_AN_IP;
+    canonical.set(s, c);
+  }
+  if (c === NOT_AN_IP || c.includes(':') !== (family === 'ipv6')) return undefined;
+  return c;
 }
 
 /** A CIDR as `ipset save` prints it in a hash:net set: the network address, no prefix for a host. */
