@@ -6,6 +6,7 @@
 // direction, peer set id and family) — never members or a sync version — so the same cluster always
 // renders the same names and the apply step can diff against what is already in the kernel.
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Direction, Family } from '../cluster/model.js';
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -29,9 +30,17 @@ export function base32(bytes: Uint8Array): string {
   return out;
 }
 
+/** Names are pure functions of stable identities: compute each once. */
+const hashes = new LRUCache<string, string>({ max: 200_000 });
+
 /** First 16 characters of base32(sha256(identity)): [A-Z2-7]{16}. */
 export function hash16(identity: string): string {
-  return base32(createHash('sha256').update(identity, 'utf8').digest()).slice(0, 16);
+  let h = hashes.get(identity);
+  if (h === undefined) {
+    h = base32(createHash('sha256').update(identity, 'utf8').digest()).slice(0, 16);
+    hashes.set(identity, h);
+  }
+  return h;
 }
 
 // Top-level chains (kube-router's names) and the built-in chains that jump to them.

@@ -148,7 +148,9 @@ export class IncrementalCompiler {
       .podsOnNode(this.node)
       .filter(isActionablePod)
       .sort((a, b) => byKey(objectKey(a), objectKey(b)));
-    const plan = assemblePlan(this.store, local, policies, { ...this.podByIP }, this.namespaceLabels);
+    // The IP index is shared with the compiler (copying 50k entries per build costs more than the
+    // rest of an event): a plan from build() reflects the store as of that build until the next one.
+    const plan = assemblePlan(this.store, local, policies, this.podByIP, this.namespaceLabels);
     plan.node = this.node;
     return plan;
   }
