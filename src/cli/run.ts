@@ -5,6 +5,7 @@ import { buildConfig, FlagError, flagsHelp, type RunConfig } from '../controller
 import { Agent, type Source } from '../controller/agent.js';
 import type { ClusterStore } from '../cluster/store.js';
 import { UserError } from './common.js';
+import { informerSource } from '../controller/informer-source.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -50,7 +51,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           // podwall always fails closed for local pods it has not programmed (--netpol-default-deny is accepted for compatibility).
           defaultDeny: true,
         }),
-      createInformerSource: (store: ClusterStore) => informerSource(store, cfg, logger),
+      createInformerSource: (store: ClusterStore, metrics) => informerSource(store, { ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.master ? { master: cfg.master } : {}), logger, metrics }),
     },
     logger,
   );
@@ -77,43 +78,4 @@ export async function runCommand(argv: string[]): Promise<number> {
   // Runs until a signal.
   await new Promise(() => {});
   return 0;
-}
-
-interface InformerModule {
-  createInformers(
-    kc: import('@kubernetes/client-node').KubeConfig,
-    sink: { upsert(o: import('../cluster/model.js').ClusterObject): void; remove(kind: import('../cluster/model.js').ClusterObject['kind'], key: string): void },
-    opts: { logger: pino.Logger },
-  ): { start(): Promise<void>; stop(): Promise<void>; synced(): boolean; waitForSync(ms: number): Promise<boolean> };
-}
-
-function informerSource(store: ClusterStore, cfg: RunConfig, logger: pino.Logger): Source {
-  let set: Awaited<ReturnType<typeof createSet>> | undefined;
-  async function createSet() {
-    const k8s = await import('@kubernetes/client-node');
-    // Loaded lazily: `--manifests` mode never pays for client-node. (Typed by InformerModule until
-    // the informers module is part of every build.)
-    const informersPath = '../cluster/informers.js';
-    const { createInformers } = (await import(informersPath)) as InformerModule;
-    const kc = new k8s.KubeConfig();
-    if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig);
-    else kc.loadFromDefault();
-    if (cfg.master) {
-      const cluster = kc.getCurrentCluster();
-      if (cluster) kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: cfg.master! } : c));
-      else kc.loadFromClusterAndUser({ name: 'master', server: cfg.master, skipTLSVerify: false }, { name: 'anonymous' });
-    }
-    return createInformers(kc, { upsert: (o) => void store.upsert(o), remove: (kind, key) => void store.remove(kind, key) }, { logger });
-  }
-  return {
-    start: async () => {
-      set = await createSet();
-      await set.start();
-    },
-    stop: async () => {
-      await set?.stop();
-    },
-    synced: () => set?.synced() ?? false,
-    waitForSync: (ms) => (set ? set.waitForSync(ms) : Promise.resolve(false)),
-  };
 }

@@ -30,7 +30,7 @@ export interface Source {
 export interface AgentDeps<D> {
   createDataplane(families: Family[]): Promise<DataplanePort<D> & { cleanup(): Promise<void>; backend?: string }>;
   render(plan: Plan, family: Family): D;
-  createInformerSource?(store: ClusterStore): Source;
+  createInformerSource?(store: ClusterStore, metrics: Metrics): Source;
 }
 
 export interface AgentStatus {
@@ -125,7 +125,7 @@ export class Agent<D> {
       metricsPath: cfg.metricsPath,
     });
 
-    this.source = cfg.manifests ? this.manifestSource(cfg.manifests) : this.deps.createInformerSource?.(this.store);
+    this.source = cfg.manifests ? this.manifestSource(cfg.manifests) : this.deps.createInformerSource?.(this.store, this.metrics);
     if (!this.source) throw new Error('no cluster source: give --manifests DIR or a kubeconfig');
     // Nothing is applied before the first full view of the cluster: a partial view could drop
     // rules of pods not listed yet. Until then the rules already in the kernel stay in force.
