@@ -1,0 +1,133 @@
+// The agent against the fake API server (real client-node informers), enforcing inside a network
+// namespace made here: after each kind of change through the API the live state converges to the
+// render of the API's current contents; and again after each injected fault — watch dropped, 410,
+// lists failing for a while, one iptables-restore failing, a chain flushed from outside, the agent
+// stopped mid-sync and a new one started. Waits on the applied generation, never on sleeps.
+import test from 'ava';
+import pino from 'pino';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeApiServer } from '../support/fake-apiserver.js';
+import { conformanceObjects, policy, type Raw } from '../support/conformance.js';
+import { extraPod } from '../support/scenarios.js';
+import { deleteNamespaces, liveDiff, newNamespace, sh, until } from '../support/kernel.js';
+import { Agent } from '../../src/controller/agent.js';
+import { buildConfig } from '../../src/controller/flags.js';
+import { informerSource } from '../../src/controller/informer-source.js';
+import { Dataplane } from '../../src/dataplane/apply.js';
+import { makeRunner, type Runner } from '../../src/dataplane/exec.js';
+import { render, type Desired } from '../../src/dataplane/render.js';
+import { compile } from '../../src/policy/compile.js';
+import type { Plan } from '../../src/policy/plan.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'podwall-api-'));
+let server: FakeApiServer | undefined;
+const agents: Agent<Desired>[] = [];
+test.after.always(async () => {
+  for (const a of agents) await a.stop().catch(() => {});
+  await server?.close();
+  deleteNamespaces();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const logger = pino({ level: 'silent' });
+const RENDER = { node: 'node-1', serviceClusterIPRanges: ['10.96.0.0/12'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] as [number, number], defaultDeny: true };
+
+function startAgent(ns: string, kubeconfig: string, failNextRestore: { armed: boolean }): Promise<Agent<Desired>> {
+  const cfg = buildConfig(['--kubeconfig', kubeconfig, '--hostname-override', 'node-1', '--health-port', '0', '--iptables-sync-period', '2s', '--cache-sync-timeout', '10s'], {});
+  const base = makeRunner(ns);
+  // Fault injection: the next iptables-restore fails once when armed.
+  const runner: Runner = async (cmd, args, input) => {
+    if (failNextRestore.armed && cmd.includes('iptables') && cmd.includes('restore')) {
+      failNextRestore.armed = false;
+      return { code: 1, stdout: '', stderr: 'iptables-restore: line 2 failed (injected)' };
+    }
+    return base(cmd, args, input);
+  };
+  const agent = new Agent<Desired>(
+    cfg,
+    {
+      createDataplane: async (families) => {
+        const dp = new Dataplane({ families, backend: 'nft', runner, logger });
+        await dp.init();
+        return dp;
+      },
+      render: (plan: Plan, family) => render(plan, { ...RENDER, family }),
+      createInformerSource: (store, metrics) => informerSource(store, { kubeconfig, logger, metrics, backoff: { initialMs: 50, maxMs: 500 } }),
+    },
+    logger,
+  );
+  agents.push(agent);
+  return agent.start().then(() => agent);
+}
+
+/** Waits until the agent applied what the API holds now, then compares the kernel with its render. */
+async function converged(agent: Agent<Desired>, ns: string, what: string): Promise<string[]> {
+  await until(`${what}: the store to catch up with the API and be applied`, () => {
+    const st = agent.status();
+    const storeKeys = () => [...agent.store.pods.keys()].length === server!.list('Pod').length && [...agent.store.policies.keys()].length === server!.list('NetworkPolicy').length;
+    return st.appliedVersion === st.storeVersion && storeKeys();
+  });
+  return liveDiff(ns, 'nft', [render(compile(agent.store, { node: 'node-1' }), { ...RENDER, family: 'ipv4' })], ['ipv4']);
+}
+
+test.serial('agent + informers + dataplane converge through API changes and faults', async (t) => {
+  server = await FakeApiServer.start();
+  for (const o of conformanceObjects()) server.apply(o as Raw as Parameters<FakeApiServer['apply']>[0]);
+  server.apply(policy('x', 'deny', { podSelector: {}, policyTypes: ['Ingress'] }) as Parameters<FakeApiServer['apply']>[0]);
+  const kubeconfig = join(tmp, 'kubeconfig');
+  writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'fake', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 'x' } }], contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }], 'current-context': 'c' }));
+  const ns = newNamespace('podwall-api', 'a');
+  const fail = { armed: false };
+  let agent = await startAgent(ns, kubeconfig, fail);
+  t.deepEqual(await converged(agent, ns, 'initial'), [], 'initial sync');
+
+  const apply = (o: Raw) => server!.apply(o as Parameters<FakeApiServer['apply']>[0]);
+  const steps: [string, () => void][] = [
+    ['pod add', () => apply(extraPod('x', 'd', { pod: 'd' }, '10.244.1.100'))],
+    ['pod relabel', () => apply(extraPod('x', 'd', { pod: 'a' }, '10.244.1.100'))],
+    ['namespace relabel', () => apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'y', labels: { ns: 'y', team: 'blue' } } })],
+    ['policy add', () => apply(policy('x', 'from-blue', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'blue' } } }] }] }))],
+    ['policy update', () => apply(policy('x', 'from-blue', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'blue' } } }], ports: [{ port: 80 }] }] }))],
+    ['node add', () => apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-3' }, spec: { podCIDRs: ['10.244.3.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '172.18.0.9' }] } })],
+    ['service add', () => apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'x' }, spec: { clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'] } })],
+    ['policy delete', () => server!.remove('NetworkPolicy', 'x', 'from-blue')],
+    ['pod delete', () => server!.remove('Pod', 'x', 'd')],
+  ];
+  for (const [what, change] of steps) {
+    change();
+    t.deepEqual(await converged(agent, ns, what), [], `after ${what}`);
+  }
+
+  // Faults.
+  server.dropWatches();
+  apply(extraPod('y', 'e', { pod: 'a' }, '10.244.1.101'));
+  t.deepEqual(await converged(agent, ns, 'watch dropped'), [], 'after a dropped watch');
+
+  server.expireHistory();
+  apply(extraPod('z', 'f', { pod: 'a' }, '10.244.1.102'));
+  server.remove('Pod', 'y', 'e');
+  t.deepEqual(await converged(agent, ns, '410'), [], 'after 410 Gone');
+
+  server.failLists(3);
+  server.expireHistory();
+  apply(policy('z', 'deny', { podSelector: {}, policyTypes: ['Ingress'] }));
+  t.deepEqual(await converged(agent, ns, 'lists failing'), [], 'after lists failed for a while');
+
+  fail.armed = true;
+  apply(policy('y', 'deny', { podSelector: {}, policyTypes: ['Ingress'] }));
+  await until('the injected restore failure to be consumed', () => !fail.armed);
+  t.deepEqual(await converged(agent, ns, 'restore failing once'), [], 'after one iptables-restore failed (retried with backoff)');
+
+  const chain = sh(ns, ['iptables-nft', '-S']).split('\n').find((l) => l.startsWith('-N KUBE-POD-FW-'))!.slice(3);
+  sh(ns, ['iptables-nft', '-F', chain]);
+  await until('the flushed chain to be repaired at resync', () => liveDiff(ns, 'nft', [render(compile(agent.store, { node: 'node-1' }), { ...RENDER, family: 'ipv4' })], ['ipv4']).length === 0);
+  t.pass('flushed chain repaired');
+
+  // Stopped mid-sync: a change lands and the agent is stopped at once; a new agent converges.
+  apply(extraPod('x', 'g', { pod: 'b' }, '10.244.1.103'));
+  await agent.stop();
+  agent = await startAgent(ns, kubeconfig, fail);
+  t.deepEqual(await converged(agent, ns, 'restart'), [], 'after a restart');
+});
