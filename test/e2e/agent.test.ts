@@ -109,4 +109,15 @@ test.serial('the agent converges after every kind of change, repairs drift, surv
   t.log(`SIGTERM → exit ${code} after ${Date.now() - before} ms`);
   t.is(code, 0, (agent as ChildProcess & { log: () => string }).log());
   t.deepEqual(liveDiff(ns, 'nft', await desired(), ['ipv4']), [], 'rules stay after SIGTERM');
+
+  // --cleanup-config removes every podwall chain, jump and set, and nothing else.
+  sh(ns, ['iptables-nft', '-N', 'SOMEONE-ELSE']);
+  sh(ns, ['iptables-nft', '-A', 'FORWARD', '-j', 'SOMEONE-ELSE']);
+  sh(ns, ['ipset', 'create', 'someone-else', 'hash:ip']);
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('ip', ['netns', 'exec', ns, process.execPath, BIN, '--run-firewall=true', '--cleanup-config', '--iptables-backend', 'nft', '--log-level', 'warn']);
+  const rules = sh(ns, ['iptables-nft', '-S']);
+  t.false(/KUBE-(ROUTER|POD-FW|NWPLCY)/.test(rules), rules);
+  t.true(rules.includes('-A FORWARD -j SOMEONE-ELSE'));
+  t.deepEqual(sh(ns, ['ipset', 'list', '-n']).trim().split('\n'), ['someone-else']);
 });
