@@ -8,8 +8,9 @@ import { register as lint } from './lint.js';
 import { register as demo } from './demo.js';
 import { register as trace } from './trace.js';
 import { register as dataplane } from './dataplane.js';
+import { register as lab } from './lab.js';
 
-const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, dataplane, trace, demo];
+const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, dataplane, trace, lab, demo];
 
 export function buildProgram(): Command {
   const program = new Command('podwall')

@@ -1,0 +1,271 @@
+// `npm run bench -- [--profile S|M|L|XL] [--json] [--events N] [--seed N] [--kube-router-events N]`
+// Inside network namespaces it creates (never the host's tables): podwall's cold start (compile,
+// render, diff, kernel apply), its per-event convergence for every event kind, the kernel floor of
+// its own payloads, and the same cluster in kube-router's full-sync layout, side by side.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { EVENT_KINDS, PROFILES, applyChanges, generateCluster, loadIntoStore, makeEvents, type EventKind, type ProfileName } from './generator.js';
+import { IncrementalCompiler } from '../policy/incremental.js';
+import { render, type Desired, type RenderOptions } from '../dataplane/render.js';
+import { emptyFamilyState, planIptables, planIpset } from '../dataplane/diff.js';
+import { Dataplane, type ApplyReport } from '../dataplane/apply.js';
+import type { Family } from '../cluster/model.js';
+import { percentile } from './stats.js';
+import { measure as measureKubeRouter } from './kube-router-layout.js';
+
+interface Args {
+  profile: ProfileName;
+  json: boolean;
+  events: number;
+  seed: number;
+  kubeRouterEvents: number;
+  dualStack: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { profile: 'S', json: false, events: 200, seed: 1, kubeRouterEvents: 5, dualStack: false };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      return x;
+    };
+    if (k === '--profile') {
+      const p = v().toUpperCase();
+      if (!(p in PROFILES)) throw new Error(`--profile ${p}: expected S, M, L or XL`);
+      a.profile = p as ProfileName;
+    } else if (k === '--json') a.json = true;
+    else if (k === '--dual-stack') a.dualStack = true;
+    else if (k === '--events') a.events = Number(v());
+    else if (k === '--seed') a.seed = Number(v());
+    else if (k === '--kube-router-events') a.kubeRouterEvents = Number(v());
+    else throw new Error(`unknown argument ${JSON.stringify(k)} (--profile S|M|L|XL, --json, --events N, --seed N, --kube-router-events N, --dual-stack)`);
+  }
+  for (const n of ['events', 'seed', 'kubeRouterEvents'] as const) if (!Number.isInteger(a[n]) || a[n] < 0) throw new Error(`--${n} must be a non-negative integer`);
+  return a;
+}
+
+const created: string[] = [];
+function newNamespace(tag: string): string {
+  const ns = `podwall-bench-${tag}-${randomBytes(3).toString('hex')}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  created.push(ns);
+  return ns;
+}
+function cleanup(): void {
+  for (const ns of created.splice(0)) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns]);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+const now = () => performance.now();
+
+const ms = (x: number) => Math.round(x * 10) / 10;
+const kernelMs = (r: ApplyReport) => (r.timings.ipset ?? 0) + (r.timings.iptablesV4 ?? 0) + (r.timings.iptablesV6 ?? 0);
+
+export interface EventStats {
+  kind: EventKind;
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  kernelP50: number;
+  linesP50: number;
+  linesMax: number;
+}
+
+async function run(args: Args): Promise<Record<string, unknown>> {
+  const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
+  const families: Family[] = args.dualStack ? ['ipv4', 'ipv6'] : ['ipv4'];
+  progress(`generating profile ${args.profile} (seed ${args.seed})`);
+  let t = now();
+  const cluster = generateCluster(args.profile, args.seed, { dualStack: args.dualStack });
+  const genMs = now() - t;
+  const store = loadIntoStore(cluster);
+  const node = cluster.localNode;
+  const ropts: Omit<RenderOptions, 'family'> = { node, serviceClusterIPRanges: args.dualStack ? ['10.96.0.0/12', 'fd00:96::/108'] : ['10.96.0.0/12'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] };
+  const renderAll = (plan: ReturnType<IncrementalCompiler['build']>): Desired[] => families.map((family) => render(plan, { ...ropts, family }));
+
+  // ---- cold start
+  progress(`cold start: ${cluster.pods.length} pods, ${cluster.policies.length} policies, ${cluster.namespaces.length} namespaces, ${cluster.nodes.length} nodes; local node ${node}`);
+  const cpu0 = process.cpuUsage();
+  const inc = new IncrementalCompiler(store, node);
+  t = now();
+  const plan = inc.build();
+  const compileMs = now() - t;
+  t = now();
+  const desired = renderAll(plan);
+  const renderMs = now() - t;
+  t = now();
+  planIpset(desired.flatMap((d) => d.sets), new Map());
+  for (const d of desired) planIptables(d, emptyFamilyState());
+  const diffMs = now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  const ns = newNamespace('pw');
+  const dp = new Dataplane({ netns: ns, families, backend: 'nft', logger: pino({ level: 'silent' }) });
+  await dp.init();
+  progress('cold start: applying to the kernel');
+  t = now();
+  const cold = await dp.apply(desired);
+  const applyMs = now() - t;
+  const counts = {
+    chains: desired.reduce((n, d) => n + d.chains.length, 0),
+    rules: desired.reduce((n, d) => n + d.chains.reduce((m, c) => m + c.rules.length, 0) + d.jumps.length, 0),
+    sets: desired.reduce((n, d) => n + d.sets.length, 0),
+    members: desired.reduce((n, d) => n + d.sets.reduce((m, s) => m + s.members.length, 0), 0),
+    ipsetLines: cold.ipsetLines,
+    iptablesLines: cold.iptablesLines,
+    localPods: plan.pods.length,
+    policiesWithChains: plan.policies.length,
+  };
+  const coldKernel = kernelMs(cold);
+  const ownCpu = compileMs + renderMs + diffMs;
+
+  // ---- events
+  const events: EventStats[] = [];
+  for (const [i, kind] of EVENT_KINDS.entries()) {
+    const evs = makeEvents(cluster, kind, args.events, args.seed * 1000 + i);
+    progress(`events: ${kind} ×${evs.length}`);
+    const lat: number[] = [];
+    const kern: number[] = [];
+    const lines: number[] = [];
+    for (const ev of evs) {
+      const t0 = now();
+      applyChanges(store, ev);
+      const r = await dp.apply(renderAll(inc.build()));
+      lat.push(now() - t0);
+      kern.push(kernelMs(r));
+      lines.push(r.ipsetLines + r.iptablesLines);
+      applyChanges(store, ev.undo);
+      await dp.apply(renderAll(inc.build()));
+    }
+    events.push({ kind, n: lat.length, p50: ms(percentile(lat, 50)), p90: ms(percentile(lat, 90)), p99: ms(percentile(lat, 99)), kernelP50: ms(percentile(kern, 50)), linesP50: percentile(lines, 50), linesMax: Math.max(0, ...lines) });
+  }
+  const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
+
+  // ---- kube-router's layout, same cluster, same kernel
+  let kubeRouter: Record<string, unknown> | undefined;
+  try {
+    kubeRouter = (await measureKubeRouter({ cluster, store, node, newNamespace, events: args.kubeRouterEvents, seed: args.seed, progress })) as unknown as Record<string, unknown>;
+  } catch (e) {
+    kubeRouter = { error: (e as Error).message };
+  }
+
+  const kr = kubeRouter as Partial<import('./kube-router-layout.js').KubeRouterMeasurement> & { error?: string };
+  const podwallEventKernelP50 = percentile(events.map((e) => e.kernelP50), 50);
+  const targets =
+    kr && !kr.error && kr.cold && kr.events
+      ? {
+          eventP99WorstMs: Math.max(...events.map((e) => e.p99)),
+          eventP99TargetMs: 100,
+          ownCpuToKernel: coldKernel > 0 ? Math.round((ownCpu / coldKernel) * 1000) / 1000 : null,
+          ownCpuToKernelTarget: 0.2,
+          coldKernelRatioVsKubeRouter: coldKernel > 0 ? Math.round((kr.cold.kernelMs / coldKernel) * 10) / 10 : null,
+          coldKernelRatioTarget: 5,
+          eventKernelRatioVsKubeRouter: podwallEventKernelP50 > 0 ? Math.round((kr.events.kernelP50 / podwallEventKernelP50) * 10) / 10 : null,
+          eventKernelRatioTarget: 50,
+          peakRssMB,
+          peakRssTargetMB: 250,
+        }
+      : undefined;
+  return {
+    profile: cluster.profile,
+    seed: args.seed,
+    machine: 'shared 2-core VM (numbers vary run to run; compare medians and ratios)',
+    cluster: { pods: cluster.pods.length, policies: cluster.policies.length, namespaces: cluster.namespaces.length, nodes: cluster.nodes.length, localPods: counts.localPods },
+    coldStart: {
+      generateMs: ms(genMs),
+      compileMs: ms(compileMs),
+      renderMs: ms(renderMs),
+      diffMs: ms(diffMs),
+      podwallCpuMs: ms((cpu.user + cpu.system) / 1000),
+      applyMs: ms(applyMs),
+      kernelMs: ms(coldKernel),
+      ownToKernelRatio: coldKernel > 0 ? Math.round((ownCpu / coldKernel) * 1000) / 1000 : null,
+      ...counts,
+    },
+    events,
+    peakRssMB,
+    kubeRouter,
+    targets,
+  };
+}
+
+function table(r: Record<string, unknown>): string {
+  const c = r.coldStart as Record<string, number>;
+  const cl = r.cluster as Record<string, number>;
+  const ev = r.events as EventStats[];
+  const kr = r.kubeRouter as Record<string, unknown> | undefined;
+  const lines: string[] = [];
+  lines.push(`podwall bench — profile ${(r.profile as { name: string }).name}: ${cl.pods} pods, ${cl.policies} policies, ${cl.namespaces} namespaces, ${cl.nodes} nodes, ${cl.localPods} local pods (${r.machine})`);
+  lines.push('');
+  lines.push('cold start');
+  lines.push(`  compile ${c.compileMs} ms · render ${c.renderMs} ms · diff ${c.diffMs} ms  →  podwall CPU ${ms(c.compileMs! + c.renderMs! + c.diffMs!)} ms`);
+  lines.push(`  kernel apply ${c.applyMs} ms (kernel floor: restore calls ${c.kernelMs} ms)  ·  own/kernel = ${c.ownToKernelRatio}`);
+  lines.push(`  wrote ${c.chains} chains, ${c.rules} rules, ${c.sets} sets, ${c.members} members (${c.ipsetLines} ipset + ${c.iptablesLines} iptables lines)`);
+  lines.push(`  peak RSS ${r.peakRssMB} MB`);
+  lines.push('');
+  lines.push('events: store update → kernel accepted (ms)');
+  lines.push(`  ${'kind'.padEnd(20)} ${'n'.padStart(5)} ${'p50'.padStart(8)} ${'p90'.padStart(8)} ${'p99'.padStart(8)} ${'kernel p50'.padStart(11)} ${'lines p50'.padStart(10)} ${'max'.padStart(6)}`);
+  for (const e of ev) lines.push(`  ${e.kind.padEnd(20)} ${String(e.n).padStart(5)} ${String(e.p50).padStart(8)} ${String(e.p90).padStart(8)} ${String(e.p99).padStart(8)} ${String(e.kernelP50).padStart(11)} ${String(e.linesP50).padStart(10)} ${String(e.linesMax).padStart(6)}`);
+  lines.push('');
+  const k = kr as Partial<import('./kube-router-layout.js').KubeRouterMeasurement> & { error?: string };
+  if (k && !k.error && k.cold && k.events && k.counts) {
+    lines.push("kube-router's layout (every policy on every node, full restore per event), same cluster and kernel");
+    lines.push(`  cold sync: kernel ${ms(k.cold.kernelMs)} ms (ipset restore ${ms(k.cold.ipsetRestoreMs)} ms, iptables-restore ${ms(k.cold.iptablesRestoreMs)} ms); ${JSON.stringify(k.counts)}`);
+    lines.push(`  per event (full sync, n=${k.events.n}): kernel p50 ${ms(k.events.kernelP50)} ms, p90 ${ms(k.events.kernelP90)} ms, max ${ms(k.events.kernelMax)} ms`);
+  } else lines.push(`kube-router's layout: not measured (${String(k?.error)})`);
+  const tg = r.targets as Record<string, number | null> | undefined;
+  if (tg) {
+    const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    lines.push('');
+    lines.push('targets (reported, never asserted)');
+    lines.push(`  event → enforced p99, worst kind: ${tg.eventP99WorstMs} ms (target ≤ 100 ms at L): ${mark(tg.eventP99WorstMs! <= 100)}`);
+    lines.push(`  cold start own CPU / kernel: ${tg.ownCpuToKernel} (target ≤ 0.2): ${mark((tg.ownCpuToKernel ?? 9) <= 0.2)}`);
+    lines.push(`  kernel work vs kube-router, cold: ${tg.coldKernelRatioVsKubeRouter}× smaller (target ≥ 5×): ${mark((tg.coldKernelRatioVsKubeRouter ?? 0) >= 5)}`);
+    lines.push(`  kernel work vs kube-router, per event (p50): ${tg.eventKernelRatioVsKubeRouter}× smaller (target ≥ 50×): ${mark((tg.eventKernelRatioVsKubeRouter ?? 0) >= 50)}`);
+    lines.push(`  peak RSS: ${tg.peakRssMB} MB (target ≤ 250 MB): ${mark(tg.peakRssMB! <= 250)}`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: needs root: it measures the kernel inside network namespaces it creates (never the host\'s tables)\n');
+    return 1;
+  }
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      cleanup();
+      process.exit(130);
+    });
+  try {
+    const r = await run(args);
+    process.stdout.write(args.json ? `${JSON.stringify(r, null, 2)}\n` : `${table(r)}\n`);
+    return 0;
+  } finally {
+    cleanup();
+  }
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (e) => {
+    cleanup();
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,145 @@
+// The lab: a cluster made of network namespaces (topology.ts), a server in every pod (servers.ts),
+// podwall's real agent in every node namespace reading the manifests directory, and probes with real
+// packets (probe.ts). `probe` waits until every agent reports that it applied the directory's current
+// contents (its status file's digest), never on a sleep.
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, readFileSync, closeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadManifests } from '../cluster/manifests.js';
+import { digestDir } from '../cluster/manifest-source.js';
+import { formatFinding, hasErrors } from '../cluster/findings.js';
+import type { ProbePort } from '../policy/ports.js';
+import type { MatrixJson } from '../sim/matrix.js';
+import { buildTopology, listLabs, planTopology, requireRoot, teardownTopology, type TeardownResult } from './topology.js';
+import { startServers, type SkippedPort } from './servers.js';
+import { probeAll, probeAllDetailed, type ProbePair } from './probe.js';
+import { checkLabName, DEFAULT_LAB_NAME, labDir, readState, recordProcesses, type LabState } from './state.js';
+import { familyOf } from '../cluster/model.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/podwall.js', import.meta.url));
+
+export class LabError extends Error {}
+
+export interface UpResult {
+  state: LabState;
+  skippedPorts: SkippedPort[];
+  warnings: string[];
+}
+
+function agentStatusFile(name: string, idx: number): string {
+  return join(labDir(name), `agent-${idx}.json`);
+}
+
+/** Builds the lab from the Nodes and Pods in `dir` and starts an agent per node that follows `dir`. */
+export async function labUp(o: { dir: string; name?: string; progress?: (s: string) => void }): Promise<UpResult> {
+  requireRoot();
+  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
+  const progress = o.progress ?? (() => {});
+  const dir = resolve(o.dir);
+  if (readState(name).ok || (await listLabs()).some((l) => l.name === name)) throw new LabError(`lab ${JSON.stringify(name)} already exists: \`podwall lab down --name ${name}\` first, or pick another --name`);
+  const r = await loadManifests([dir]);
+  if (hasErrors(r.findings)) throw new LabError(`the manifests in ${dir} have errors: ${r.findings.filter((f) => f.severity === 'error').map(formatFinding).join('; ')}`);
+  const plan = planTopology({ nodes: [...r.store.nodes.values()], pods: [...r.store.pods.values()], labName: name, inputDir: dir });
+  const warnings = [...plan.warnings];
+  if (plan.allocations.length > 0) warnings.push(`${plan.allocations.length} pod(s) have no status.podIP; the lab gave them addresses, but podwall's agents (which read the manifests) treat IP-less pods as not taking part — give pods an IP in the manifests for a faithful lab`);
+  progress(`building lab ${name}: ${plan.nodes.length} node(s), ${plan.pods.length} pod(s)`);
+  const state = await buildTopology(plan, (p) => progress(`  ${p.phase} ${p.done}/${p.total}`));
+  progress('starting a server in every pod');
+  const servers = await startServers(name, plan.pods.map((p) => ({ ns: p.ns, key: p.key, idx: p.idx, ports: p.ports })));
+  progress(`starting podwall's agent in every node (${plan.nodes.length})`);
+  const records = [];
+  for (const node of plan.nodes) {
+    const log = openSync(join(labDir(name), `agent-${node.idx}.log`), 'a');
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', node.ns, process.execPath, '--enable-source-maps', BIN, 'run', '--manifests', dir, '--hostname-override', node.name, '--status-file', agentStatusFile(name, node.idx), '--health-port', '0', '--iptables-sync-period', '1m', '--iptables-backend', 'nft', '--log-level', 'info'],
+      { detached: true, stdio: ['ignore', log, log] },
+    );
+    closeSync(log);
+    child.unref();
+    if (child.pid === undefined) throw new LabError(`could not start the agent for node ${node.name}`);
+    records.push({ pid: child.pid, ns: node.ns, role: 'agent', owner: node.name });
+  }
+  const final = recordProcesses(name, records);
+  return { state: final, skippedPorts: servers.skipped, warnings };
+}
+
+interface AgentStatus {
+  appliedVersion: number;
+  manifestsDigest?: string;
+  lastError?: string;
+}
+
+/** Waits until every node's agent has applied the current contents of the lab's directory. */
+export async function waitForAgents(name: string, timeoutMs = 60_000): Promise<void> {
+  const st = readState(name);
+  if (!st.ok) throw new LabError(`lab ${JSON.stringify(name)}: ${st.error}`);
+  const dir = st.state.inputDir;
+  if (!dir) throw new LabError(`lab ${JSON.stringify(name)} was not built from a directory`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const want = await digestDir(dir);
+    const statuses = st.state.nodes.map((n) => {
+      const f = agentStatusFile(name, n.idx);
+      try {
+        return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as AgentStatus) : undefined;
+      } catch {
+        return undefined; // being replaced
+      }
+    });
+    if (statuses.every((s) => s?.manifestsDigest === want)) return;
+    if (Date.now() > deadline) {
+      const behind = st.state.nodes.filter((_, i) => statuses[i]?.manifestsDigest !== want).map((n, i) => `${n.name}${statuses[i]?.lastError ? ` (${statuses[i]!.lastError})` : ''}`);
+      throw new LabError(`agents did not apply the current manifests within ${timeoutMs / 1000}s: ${behind.join(', ')} (logs in ${labDir(name)})`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Probes every ordered pair of the lab's pods on the given ports; the matrix JSON shape. */
+export async function labProbe(name: string, ports: readonly ProbePort[], opts: { timeoutMs?: number } = {}): Promise<{ matrix: MatrixJson; skipped: string[] }> {
+  requireRoot();
+  await waitForAgents(name);
+  const st = readState(name);
+  if (!st.ok) throw new LabError(`lab ${JSON.stringify(name)}: ${st.error}`);
+  const pods = [...st.state.pods].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const skipped = ports.filter((p) => p.protocol === 'SCTP').map((p) => `${p.port}/SCTP (this kernel has no SCTP sockets; see the simulator)`);
+  const probePorts = ports.filter((p) => p.protocol !== 'SCTP');
+  const pairs: ProbePair[] = [];
+  const index: [number, string, string][] = [];
+  for (const [pi, port] of probePorts.entries()) {
+    for (const from of pods) {
+      for (const to of pods) {
+        const src = from.ips[0];
+        const dst = src ? to.ips.find((ip) => familyOf(ip) === familyOf(src)) : undefined;
+        if (!dst) continue;
+        pairs.push({ fromNs: from.ns, toIp: dst, port: port.port, protocol: port.protocol as 'TCP' | 'UDP' });
+        index.push([pi, from.key, to.key]);
+      }
+    }
+  }
+  const timeoutMs = opts.timeoutMs ?? 1000;
+  const detailed = await probeAllDetailed(pairs, { timeoutMs });
+  const results = detailed.map((r) => r.ok);
+  // podwall REJECTs, so a denied TCP connection is refused at once; a TCP *timeout* more likely means
+  // a busy machine missed the short deadline. Those get a second, slower chance (a timeout can only
+  // make an allowed pair look denied, never the reverse).
+  const retry = detailed.flatMap((r, i) => (!r.ok && pairs[i]!.protocol === 'TCP' && /timeout/.test(r.error ?? '') ? [i] : []));
+  if (retry.length > 0) {
+    const again = await probeAll(retry.map((i) => pairs[i]!), { timeoutMs: timeoutMs * 3 });
+    retry.forEach((i, j) => (results[i] = again[j]!));
+  }
+  const matrix: MatrixJson = { pods: pods.map((p) => p.key), probes: probePorts.map((p) => ({ port: p.port, protocol: p.protocol, allowed: Object.fromEntries(pods.map((f) => [f.key, Object.fromEntries(pods.map((t) => [t.key, false]))])) })) };
+  results.forEach((ok, i) => {
+    const [pi, from, to] = index[i]!;
+    matrix.probes[pi]!.allowed[from]![to] = ok;
+  });
+  return { matrix, skipped };
+}
+
+export async function labDown(name: string): Promise<TeardownResult> {
+  return teardownTopology(checkLabName(name));
+}
+
+export { listLabs };
