@@ -32,7 +32,7 @@ function agentStatusFile(name: string, idx: number): string {
 }
 
 /** Builds the lab from the Nodes and Pods in `dir` and starts an agent per node that follows `dir`. */
-export async function labUp(o: { dir: string; name?: string; progress?: (s: string) => void }): Promise<UpResult> {
+export async function labUp(o: { dir: string; name?: string; progress?: (s: string) => void; /** Start an agent per node (default true; tests may bring their own). */ agents?: boolean }): Promise<UpResult> {
   requireRoot();
   const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
   const progress = o.progress ?? (() => {});
@@ -47,9 +47,9 @@ export async function labUp(o: { dir: string; name?: string; progress?: (s: stri
   const state = await buildTopology(plan, (p) => progress(`  ${p.phase} ${p.done}/${p.total}`));
   progress('starting a server in every pod');
   const servers = await startServers(name, plan.pods.map((p) => ({ ns: p.ns, key: p.key, idx: p.idx, ports: p.ports })));
-  progress(`starting podwall's agent in every node (${plan.nodes.length})`);
   const records = [];
-  for (const node of plan.nodes) {
+  if (o.agents !== false) progress(`starting podwall's agent in every node (${plan.nodes.length})`);
+  for (const node of o.agents === false ? [] : plan.nodes) {
     const log = openSync(join(labDir(name), `agent-${node.idx}.log`), 'a');
     const child = spawn(
       'ip',
