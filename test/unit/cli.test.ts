@@ -133,3 +133,10 @@ test('`podwall matrix -f policies/<recipe>` reads each recipe folder whole and p
     t.true(m.pods.length > 0 && m.probes.length > 0, r);
   }
 });
+
+test('demo --simulate shows the matrix, the live change and an explained denial', (t) => {
+  const r = run('demo', '--simulate');
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /change: db\/allow-api now admits only api\/payments/);
+  t.regex(r.out, /DENIED {2}api\/orders → db\/postgres {2}5432\/TCP/);
+});
