@@ -4,20 +4,16 @@
 // failing for a while, one iptables-restore failing, a policy chain flushed from outside, an agent
 // stopped mid-sync and restarted. The denied pair must never get through; the allowed one must.
 import test from 'ava';
-import pino from 'pino';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FakeApiServer } from '../support/fake-apiserver.js';
+import { startApiAgent, writeKubeconfig } from '../support/api-agent.js';
 import { conformanceObjects, podIP, policy, writeManifests, type Raw } from '../support/conformance.js';
 import { until, sh } from '../support/kernel.js';
 import { Agent } from '../../src/controller/agent.js';
-import { buildConfig } from '../../src/controller/flags.js';
-import { informerSource } from '../../src/controller/informer-source.js';
-import { Dataplane } from '../../src/dataplane/apply.js';
-import { makeRunner, type Runner } from '../../src/dataplane/exec.js';
-import { render, type Desired } from '../../src/dataplane/render.js';
+import type { Desired } from '../../src/dataplane/render.js';
 import { labDown, labUp } from '../../src/lab/lab.js';
 import { readState } from '../../src/lab/state.js';
 import { ProberPool } from '../../src/lab/probe.js';
@@ -33,36 +29,8 @@ test.after.always(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const logger = pino({ level: 'silent' });
 const fail = { armed: false };
 
-function startAgent(node: string, ns: string, kubeconfig: string): Promise<Agent<Desired>> {
-  const cfg = buildConfig(['--kubeconfig', kubeconfig, '--hostname-override', node, '--health-port', '0', '--iptables-sync-period', '2s', '--cache-sync-timeout', '10s'], {});
-  const base = makeRunner(ns);
-  const runner: Runner = async (cmd, args, input) => {
-    if (fail.armed && cmd.includes('iptables') && cmd.includes('restore')) {
-      fail.armed = false;
-      return { code: 1, stdout: '', stderr: 'iptables-restore: line 2 failed (injected)' };
-    }
-    return base(cmd, args, input);
-  };
-  const RO = { node, serviceClusterIPRanges: ['10.96.0.0/12'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] as [number, number], defaultDeny: true };
-  const agent = new Agent<Desired>(
-    cfg,
-    {
-      createDataplane: async (families) => {
-        const dp = new Dataplane({ families, backend: 'nft', runner, logger });
-        await dp.init();
-        return dp;
-      },
-      render: (plan, family) => render(plan, { ...RO, family }),
-      createInformerSource: (store, metrics) => informerSource(store, { kubeconfig, logger, metrics, backoff: { initialMs: 50, maxMs: 500 } }),
-    },
-    logger,
-  );
-  agents.push(agent);
-  return agent.start().then(() => agent);
-}
 
 const applied = (a: Agent<Desired>) => a.status().appliedVersion === a.status().storeVersion && a.status().appliedVersion > 0;
 
@@ -76,10 +44,12 @@ test.serial('a denied pair never gets through while the agents recover from faul
   server = await FakeApiServer.start();
   for (const o of objects) server.apply(o as Parameters<FakeApiServer['apply']>[0]);
   const kubeconfig = join(tmp, 'kubeconfig');
-  writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'f', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 'x' } }], contexts: [{ name: 'c', context: { cluster: 'f', user: 'u' } }], 'current-context': 'c' }));
+  writeKubeconfig(kubeconfig, server.url);
   const nodeNs = new Map(st.state.nodes.map((n) => [n.name, n.ns]));
-  const a1 = await startAgent('node-1', nodeNs.get('node-1')!, kubeconfig);
-  const a2 = await startAgent('node-2', nodeNs.get('node-2')!, kubeconfig);
+  const a1 = await startApiAgent('node-1', nodeNs.get('node-1')!, kubeconfig, fail);
+  agents.push(a1);
+  const a2 = await startApiAgent('node-2', nodeNs.get('node-2')!, kubeconfig, fail);
+  agents.push(a2);
   await until('both agents to apply', () => applied(a1) && applied(a2));
 
   // Background probes: y/a → x/a must always be refused; y/a → z/a always answered.
@@ -125,7 +95,7 @@ test.serial('a denied pair never gets through while the agents recover from faul
   await settle('policy chain flushed');
   apply(policy('x', 'deny', { podSelector: {}, policyTypes: ['Ingress'] }));
   await agents[0]!.stop();
-  agents.push(await startAgent('node-1', nodeNs.get('node-1')!, kubeconfig));
+  agents.push(await startApiAgent('node-1', nodeNs.get('node-1')!, kubeconfig, fail));
   await settle('agent restarted');
 
   stop = true;

@@ -4,22 +4,17 @@
 // lists failing for a while, one iptables-restore failing, a chain flushed from outside, the agent
 // stopped mid-sync and a new one started. Waits on the applied generation, never on sleeps.
 import test from 'ava';
-import pino from 'pino';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from '../support/fake-apiserver.js';
+import { renderOptions, startApiAgent, writeKubeconfig } from '../support/api-agent.js';
 import { conformanceObjects, policy, type Raw } from '../support/conformance.js';
 import { extraPod } from '../support/scenarios.js';
 import { deleteNamespaces, liveDiff, newNamespace, sh, until } from '../support/kernel.js';
 import { Agent } from '../../src/controller/agent.js';
-import { buildConfig } from '../../src/controller/flags.js';
-import { informerSource } from '../../src/controller/informer-source.js';
-import { Dataplane } from '../../src/dataplane/apply.js';
-import { makeRunner, type Runner } from '../../src/dataplane/exec.js';
 import { render, type Desired } from '../../src/dataplane/render.js';
 import { compile } from '../../src/policy/compile.js';
-import type { Plan } from '../../src/policy/plan.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'podwall-api-'));
 let server: FakeApiServer | undefined;
@@ -31,36 +26,8 @@ test.after.always(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const logger = pino({ level: 'silent' });
-const RENDER = { node: 'node-1', serviceClusterIPRanges: ['10.96.0.0/12'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] as [number, number], defaultDeny: true };
+const RENDER = renderOptions('node-1');
 
-function startAgent(ns: string, kubeconfig: string, failNextRestore: { armed: boolean }): Promise<Agent<Desired>> {
-  const cfg = buildConfig(['--kubeconfig', kubeconfig, '--hostname-override', 'node-1', '--health-port', '0', '--iptables-sync-period', '2s', '--cache-sync-timeout', '10s'], {});
-  const base = makeRunner(ns);
-  // Fault injection: the next iptables-restore fails once when armed.
-  const runner: Runner = async (cmd, args, input) => {
-    if (failNextRestore.armed && cmd.includes('iptables') && cmd.includes('restore')) {
-      failNextRestore.armed = false;
-      return { code: 1, stdout: '', stderr: 'iptables-restore: line 2 failed (injected)' };
-    }
-    return base(cmd, args, input);
-  };
-  const agent = new Agent<Desired>(
-    cfg,
-    {
-      createDataplane: async (families) => {
-        const dp = new Dataplane({ families, backend: 'nft', runner, logger });
-        await dp.init();
-        return dp;
-      },
-      render: (plan: Plan, family) => render(plan, { ...RENDER, family }),
-      createInformerSource: (store, metrics) => informerSource(store, { kubeconfig, logger, metrics, backoff: { initialMs: 50, maxMs: 500 } }),
-    },
-    logger,
-  );
-  agents.push(agent);
-  return agent.start().then(() => agent);
-}
 
 /** Waits until the agent applied what the API holds now, then compares the kernel with its render. */
 async function converged(agent: Agent<Desired>, ns: string, what: string): Promise<string[]> {
@@ -77,10 +44,11 @@ test.serial('agent + informers + dataplane converge through API changes and faul
   for (const o of conformanceObjects()) server.apply(o as Raw as Parameters<FakeApiServer['apply']>[0]);
   server.apply(policy('x', 'deny', { podSelector: {}, policyTypes: ['Ingress'] }) as Parameters<FakeApiServer['apply']>[0]);
   const kubeconfig = join(tmp, 'kubeconfig');
-  writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'fake', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 'x' } }], contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }], 'current-context': 'c' }));
+  writeKubeconfig(kubeconfig, server.url);
   const ns = newNamespace('podwall-api', 'a');
   const fail = { armed: false };
-  let agent = await startAgent(ns, kubeconfig, fail);
+  let agent = await startApiAgent('node-1', ns, kubeconfig, fail);
+  agents.push(agent);
   t.deepEqual(await converged(agent, ns, 'initial'), [], 'initial sync');
 
   const apply = (o: Raw) => server!.apply(o as Parameters<FakeApiServer['apply']>[0]);
@@ -128,6 +96,7 @@ test.serial('agent + informers + dataplane converge through API changes and faul
   // Stopped mid-sync: a change lands and the agent is stopped at once; a new agent converges.
   apply(extraPod('x', 'g', { pod: 'b' }, '10.244.1.103'));
   await agent.stop();
-  agent = await startAgent(ns, kubeconfig, fail);
+  agent = await startApiAgent('node-1', ns, kubeconfig, fail);
+  agents.push(agent);
   t.deepEqual(await converged(agent, ns, 'restart'), [], 'after a restart');
 });
