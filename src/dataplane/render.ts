@@ -188,6 +188,27 @@ class SetRegistry {
   }
 }
 
+/**
+ * A policy's chain and sets depend only on the (immutable) compiled policy, the direction and the
+ * family. The incremental compiler hands back the same PlanPolicy object while a policy is unchanged,
+ * so an event re-renders only the policies it touched.
+ */
+const policyChainCache = new WeakMap<PlanPolicy, Map<string, { chain: IptChain; sets: Ipset[] }>>();
+
+function cachedPolicyChain(policy: PlanPolicy, direction: Direction, family: Family, reg: SetRegistry): IptChain {
+  let byKey = policyChainCache.get(policy);
+  if (!byKey) policyChainCache.set(policy, (byKey = new Map()));
+  const key = `${direction}/${family}`;
+  let hit = byKey.get(key);
+  if (!hit) {
+    const own = new SetRegistry();
+    hit = { chain: renderPolicyChain(policy, direction, family, own), sets: [...own.sets.values()] };
+    byKey.set(key, hit);
+  }
+  for (const set of hit.sets) reg.add(set);
+  return hit.chain;
+}
+
 /** Renders one policy direction into its chain; the sets it references go into `reg`. */
 function renderPolicyChain(policy: PlanPolicy, direction: Direction, family: Family, reg: SetRegistry): IptChain {
   const name = policyChainName(policy.id, direction);
@@ -394,7 +415,7 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
       const pc = policyChainName(pol.id, direction);
       if (!wantedPolicyChains.has(pc)) continue;
       origins[pc] = `policy ${pol.id} ${direction}`;
-      policyChains.push(renderPolicyChain(pol, direction, family, reg));
+      policyChains.push(cachedPolicyChain(pol, direction, family, reg));
     }
   }
 
