@@ -3,7 +3,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ClusterStore } from '../../src/cluster/store.js';
-import type { NetworkPolicy, Pod, PolicyPeer } from '../../src/cluster/model.js';
+import type { LabelSelector, Pod, PolicyPeer, PolicyRule } from '../../src/cluster/model.js';
+import { networkPolicyArb } from '../support/arbitraries.js';
 import { compile } from '../../src/policy/compile.js';
 import { evaluate } from '../../src/sim/evaluate.js';
 import { render, type Desired } from '../../src/dataplane/render.js';
@@ -50,16 +51,7 @@ const port = fc.oneof(
   fc.record({ protocol: fc.constantFrom('TCP' as const, 'UDP' as const) }),
 );
 const rule = fc.record({ peers: fc.array(peer, { maxLength: 2 }), ports: fc.array(port, { maxLength: 2 }) });
-const policy = (i: number) =>
-  fc.record({
-    kind: fc.constant('NetworkPolicy' as const),
-    namespace: fc.constantFrom(...NS),
-    name: fc.constant(`p${i}`),
-    podSelector: selector,
-    policyTypes: fc.subarray(['ingress', 'egress'] as ('ingress' | 'egress')[], { minLength: 1 }),
-    ingress: fc.array(rule, { maxLength: 2 }),
-    egress: fc.array(rule, { maxLength: 2 }),
-  }) as unknown as fc.Arbitrary<NetworkPolicy>;
+const policy = (i: number) => networkPolicyArb(i, NS, selector as unknown as fc.Arbitrary<LabelSelector>, rule as unknown as fc.Arbitrary<PolicyRule>);
 const pods: fc.Arbitrary<Pod[]> = fc.array(fc.tuple(fc.constantFrom(...NS), labels, fc.integer({ min: 0, max: 1 }), fc.constantFrom('http-tcp', 'http-udp', 'dns', 'none')), { minLength: 2, maxLength: 6 }).map((list) =>
   list.map(([ns, l, node, named], i) => ({
     kind: 'Pod' as const,

@@ -2,7 +2,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ClusterStore } from '../../src/cluster/store.js';
-import type { NetworkPolicy, Pod, PolicyPeer, PolicyRule } from '../../src/cluster/model.js';
+import { networkPolicyArb } from '../support/arbitraries.js';
+import type { LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyRule } from '../../src/cluster/model.js';
 import { compile } from '../../src/policy/compile.js';
 import { matrixFromPlan, type MatrixJson } from '../../src/sim/matrix.js';
 import type { ProbePort } from '../../src/policy/ports.js';
@@ -41,16 +42,7 @@ const rule: fc.Arbitrary<PolicyRule> = fc.record({
     { maxLength: 2 },
   ),
 });
-const netpol = (i: number): fc.Arbitrary<NetworkPolicy> =>
-  fc.record({
-    kind: fc.constant('NetworkPolicy' as const),
-    namespace: fc.constantFrom(...NS),
-    name: fc.constant(`p${i}`),
-    podSelector: selector,
-    policyTypes: fc.subarray(['ingress', 'egress'] as ('ingress' | 'egress')[], { minLength: 1 }),
-    ingress: fc.array(rule, { maxLength: 2 }),
-    egress: fc.array(rule, { maxLength: 2 }),
-  });
+const netpol = (i: number): fc.Arbitrary<NetworkPolicy> => networkPolicyArb(i, NS, selector as unknown as fc.Arbitrary<LabelSelector>, rule);
 const pods: fc.Arbitrary<Pod[]> = fc.array(fc.tuple(fc.constantFrom(...NS), labels, fc.boolean()), { minLength: 2, maxLength: 7 }).map((list) =>
   list.map(([ns, l, named], i) => ({
     kind: 'Pod' as const,
