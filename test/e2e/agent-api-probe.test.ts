@@ -22,7 +22,11 @@ const tmp = mkdtempSync(join(tmpdir(), 'podwall-probe-'));
 const lab = `p${randomBytes(2).toString('hex')}`;
 let server: FakeApiServer | undefined;
 const agents: Agent<Desired>[] = [];
+const probing: { stop: boolean; loop?: Promise<unknown> } = { stop: false };
 test.after.always(async () => {
+  // The probe loop first: its probers live in the lab's namespaces.
+  probing.stop = true;
+  await probing.loop?.catch(() => {});
   for (const a of agents) await a.stop().catch(() => {});
   await server?.close();
   await labDown(lab).catch(() => {});
@@ -55,10 +59,9 @@ test.serial('a denied pair never gets through while the agents recover from faul
   // Background probes: y/a → x/a must always be refused; y/a → z/a always answered.
   const src = st.state.pods.find((p) => p.key === 'y/a')!.ns;
   const pool = new ProberPool({ timeoutMs: 1000 });
-  let stop = false;
   const counts = { denied: 0, deniedOpen: 0, allowed: 0, allowedOk: 0 };
   const loop = (async () => {
-    while (!stop) {
+    while (!probing.stop) {
       const [d, a] = await Promise.all([
         pool.probe({ fromNs: src, toIp: podIP('x', 'a'), port: 80, protocol: 'TCP' }),
         pool.probe({ fromNs: src, toIp: podIP('z', 'a'), port: 80, protocol: 'TCP' }),
@@ -69,6 +72,7 @@ test.serial('a denied pair never gets through while the agents recover from faul
       if (a.ok) counts.allowedOk++;
     }
   })();
+  probing.loop = loop;
   const apply = (o: Raw) => server!.apply(o as Parameters<FakeApiServer['apply']>[0]);
   const settle = async (what: string) => {
     const probesBefore = counts.denied;
@@ -90,7 +94,8 @@ test.serial('a denied pair never gets through while the agents recover from faul
   apply(policy('x', 'deny', { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'zz' } } }] }] }));
   await until('the injected failure', () => !fail.armed);
   await settle('restore failing once');
-  const chain = sh(nodeNs.get('node-1')!, ['iptables-nft', '-S']).split('\n').find((l) => /^-N KUBE-NWPLCY-(?!COMMON|DEFAULT)/.test(l))!.slice(3);
+  const chain = sh(nodeNs.get('node-1')!, ['iptables-nft', '-S']).split('\n').find((l) => /^-N KUBE-NWPLCY-(?!COMMON|DEFAULT)/.test(l))?.slice(3);
+  if (!chain) throw new Error('node-1 has no policy chain to flush');
   sh(nodeNs.get('node-1')!, ['iptables-nft', '-F', chain]);
   await settle('policy chain flushed');
   apply(policy('x', 'deny', { podSelector: {}, policyTypes: ['Ingress'] }));
@@ -98,7 +103,7 @@ test.serial('a denied pair never gets through while the agents recover from faul
   agents.push(await startApiAgent('node-1', nodeNs.get('node-1')!, kubeconfig, fail));
   await settle('agent restarted');
 
-  stop = true;
+  probing.stop = true;
   await loop;
   await pool.close();
   t.log(`denied pair: ${counts.denied} probes, ${counts.deniedOpen} got through; allowed pair: ${counts.allowedOk}/${counts.allowed} answered`);

@@ -24,7 +24,8 @@ export async function startApiAgent(node: string, ns: string, kubeconfig: string
   const runner: Runner = async (cmd, args, input) => {
     if (fail.armed && cmd.includes('iptables') && cmd.includes('restore')) {
       fail.armed = false;
-      return { code: 1, stdout: '', stderr: 'iptables-restore: line 2 failed (injected)' };
+      // A transient failure (no failing line to attribute): retried with backoff, nothing left out.
+      return { code: 4, stdout: '', stderr: 'iptables-restore: Resource temporarily unavailable (injected)' };
     }
     return base(cmd, args, input);
   };
