@@ -47,7 +47,7 @@ export async function runSimulatorDemo(color: boolean): Promise<void> {
 function labBlockers(): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root (the lab creates network namespaces)');
-  for (const tool of ['ip', 'iptables', 'ipset']) {
+  for (const tool of ['ip', 'iptables', 'ipset', 'conntrack']) {
     if (!process.env.PATH?.split(':').some((d) => existsSync(join(d, tool)))) missing.push(`the ${tool} command`);
   }
   return missing;

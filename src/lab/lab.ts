@@ -16,6 +16,7 @@ import { startServers, type SkippedPort } from './servers.js';
 import { probeAll, probeAllDetailed, type ProbePair } from './probe.js';
 import { checkLabName, DEFAULT_LAB_NAME, labDir, readState, recordProcesses, type LabState } from './state.js';
 import { familyOf } from '../cluster/model.js';
+import { run } from './netns.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/podwall.js', import.meta.url));
 
@@ -119,6 +120,7 @@ export async function labProbe(name: string, ports: readonly ProbePort[], opts: 
       }
     }
   }
+  await forgetConnections(st.state.nodes.map((n) => n.ns));
   const timeoutMs = opts.timeoutMs ?? 1000;
   const detailed = await probeAllDetailed(pairs, { timeoutMs });
   const results = detailed.map((r) => r.ok);
@@ -136,6 +138,23 @@ export async function labProbe(name: string, ports: readonly ProbePort[], opts: 
     matrix.probes[pi]!.allowed[from]![to] = ok;
   });
   return { matrix, skipped };
+}
+
+/**
+ * A matrix is about new connections. A UDP probe answered in an earlier round leaves a conntrack
+ * entry in its node for 30 s or more; a new probe that happens to get the same ephemeral source port
+ * would be matched as ESTABLISHED and pass whatever the policies now say (as connections opened
+ * before a policy change do in any cluster). So each round starts with the nodes' tables empty.
+ */
+async function forgetConnections(nodeNamespaces: readonly string[]): Promise<void> {
+  await Promise.all(
+    nodeNamespaces.flatMap((ns) =>
+      (['ipv4', 'ipv6'] as const).map(async (f) => {
+        const r = await run('conntrack', ['-F', '-f', f], { ns, allowFail: true }).catch((e: Error) => ({ code: -1, stderr: e.message }));
+        if (r.code !== 0) throw new LabError(`could not empty the connection tracking table of ${ns} (${f}): ${r.stderr.trim() || `exit ${r.code}`} — is conntrack (conntrack-tools) installed?`);
+      }),
+    ),
+  );
 }
 
 export async function labDown(name: string): Promise<TeardownResult> {
