@@ -774,6 +774,7 @@ function freeSlot(c: GeneratedCluster, node: string, cache: Map<string, Set<stri
 export function makeEvents(c: GeneratedCluster, kind: EventKind, count: number, seed: number): ClusterEvent[] {
   if (!(EVENT_KINDS as readonly string[]).includes(kind)) throw new GeneratorError(`unknown event kind ${JSON.stringify(kind)}: one of ${EVENT_KINDS.join(', ')}`);
   if (!Number.isSafeInteger(count) || count < 0) throw new GeneratorError(`event count must be a non-negative integer, got ${String(count)}`);
+  if (count === 0) return [];
   const rng = new Rng(seed ^ 0x5bd1e995);
   const rel = new Relevance(c);
   const out: ClusterEvent[] = [];

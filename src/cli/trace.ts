@@ -262,7 +262,7 @@ function explainDisagreement(r: TraceReport, plan: Plan): string {
   const d = r.decidedBy;
   const comment = d?.line ?? '';
   const blocked = r.hops.find((h) => h.verdict !== 'ACCEPT');
-  if (blocked && comment.includes('unprogrammed local pod') && plan.podByIP[r.src] === undefined && plan.podByIP[r.dst] === undefined) {
+  if (blocked && comment.includes('unprogrammed local pod') && !plan.podByIP.has(r.src) && !plan.podByIP.has(r.dst)) {
     return 'expected: the address is in a node\'s pod CIDR but is no known pod; the dataplane fails closed for it, the simulator has no pod to judge';
   }
   if (blocked && comment.includes('unprogrammed local pod')) {

@@ -21,9 +21,10 @@ export class ClusterStore {
   readonly services = new Map<string, Service>();
   /** Bumped on every effective change. */
   version = 0;
-  private readonly podsByNamespace = new Map<string, Set<string>>();
-  private readonly podsByIP = new Map<string, Set<string>>();
-  private readonly podsByNode = new Map<string, Set<string>>();
+  // Indexes hold the objects themselves: a lookup by key per pod costs more than the rest of a compile.
+  private readonly podsByNamespace = new Map<string, Map<string, Pod>>();
+  private readonly podsByIP = new Map<string, Map<string, Pod>>();
+  private readonly podsByNode = new Map<string, Map<string, Pod>>();
   private readonly policiesByNamespace = new Map<string, Set<string>>();
   private readonly listeners: ((c: StoreChange) => void)[] = [];
 
@@ -82,9 +83,9 @@ export class ClusterStore {
   private index(o: ClusterObject): void {
     if (o.kind === 'Pod') {
       const key = objectKey(o);
-      addTo(this.podsByNamespace, o.namespace, key);
-      for (const ip of o.ips) addTo(this.podsByIP, ip, key);
-      if (o.nodeName) addTo(this.podsByNode, o.nodeName, key);
+      putIn(this.podsByNamespace, o.namespace, key, o);
+      for (const ip of o.ips) putIn(this.podsByIP, ip, key, o);
+      if (o.nodeName) putIn(this.podsByNode, o.nodeName, key, o);
     } else if (o.kind === 'NetworkPolicy') addTo(this.policiesByNamespace, o.namespace, objectKey(o));
   }
 
@@ -98,17 +99,22 @@ export class ClusterStore {
   }
 
   podsInNamespace(ns: string): Pod[] {
-    return [...(this.podsByNamespace.get(ns) ?? [])].map((k) => this.pods.get(k)!);
+    const m = this.podsByNamespace.get(ns);
+    return m ? [...m.values()] : [];
   }
 
   podsOnNode(node: string): Pod[] {
-    return [...(this.podsByNode.get(node) ?? [])].map((k) => this.pods.get(k)!);
+    const m = this.podsByNode.get(node);
+    return m ? [...m.values()] : [];
   }
 
   /** Actionable pod holding `ip`, if any (several pods claiming one IP: the first actionable by key). */
   podByIP(ip: string): Pod | undefined {
-    const keys = [...(this.podsByIP.get(ip) ?? [])].sort();
-    return keys.map((k) => this.pods.get(k)!).find(isActionablePod);
+    const m = this.podsByIP.get(ip);
+    if (!m) return undefined;
+    let best: [string, Pod] | undefined;
+    for (const e of m) if (isActionablePod(e[1]) && (!best || e[0] < best[0])) best = e;
+    return best?.[1];
   }
 
   policiesInNamespace(ns: string): NetworkPolicy[] {
@@ -133,7 +139,13 @@ function addTo(m: Map<string, Set<string>>, k: string, v: string): void {
   s.add(v);
 }
 
-function delFrom(m: Map<string, Set<string>>, k: string, v: string): void {
+function putIn(m: Map<string, Map<string, Pod>>, k: string, key: string, pod: Pod): void {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Map()));
+  s.set(key, pod);
+}
+
+function delFrom(m: Map<string, Set<string> | Map<string, Pod>>, k: string, v: string): void {
   const s = m.get(k);
   if (!s) return;
   s.delete(v);

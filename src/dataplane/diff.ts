@@ -3,7 +3,7 @@
 // Only podwall-owned objects are considered (names.ts: isOwnedChain / isOwnedSet); everything else
 // in the filter table and in the ipset list is never rewritten, flushed or destroyed.
 import type { Family } from '../cluster/model.js';
-import type { Ipset, IptChain, IptRule } from '../iptables/model.js';
+import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js';
 import { parseIpsetSave, parseIptablesSave } from '../iptables/parse.js';
 import type { IpsetOp, RestoreTable } from '../iptables/write.js';
 import { canonicalMember, setOptions, maxelemFor } from './ipset.js';
@@ -64,6 +64,8 @@ const sameArgs = (a: IptRule, b: IptRule): boolean => a.args.length === b.args.l
 
 export function sameChain(a: IptChain | undefined, b: IptChain | undefined): boolean {
   if (!a || !b) return a === b;
+  // Renders reuse the rule list of an unchanged policy chain; nothing mutates one once rendered.
+  if (a.rules === b.rules) return true;
   return a.rules.length === b.rules.length && a.rules.every((r, i) => sameArgs(r, b.rules[i]!));
 }
 
@@ -205,9 +207,19 @@ export function familyStateAfter(desired: Desired, prev: FamilyState, plan: Ipta
   return { chains, jumps, foreignRefs: prev.foreignRefs };
 }
 
-/** A set's members as comparable text (`entry` or `entry nomatch`). */
+/**
+ * Member lists are never mutated once built (renders share the list of an unchanged set), so their
+ * comparable form is kept per list.
+ */
+const memberKeyCache = new WeakMap<readonly IpsetMember[], { type: string; family: string; keys: Set<string> }>();
+
+/** A set's members as comparable text (`entry` or `entry nomatch`). Do not mutate the result. */
 export function memberKeys(s: Ipset): Set<string> {
-  return new Set(s.members.map((m) => canonicalMember(m, s.type, s.family)));
+  const hit = memberKeyCache.get(s.members);
+  if (hit && hit.type === s.type && hit.family === s.family) return hit.keys;
+  const keys = new Set(s.members.map((m) => canonicalMember(m, s.type, s.family)));
+  memberKeyCache.set(s.members, { type: s.type, family: s.family, keys });
+  return keys;
 }
 
 function maxelemOf(s: Ipset): number {
@@ -242,6 +254,13 @@ function parseMember(key: string): { entry: string; nomatch: boolean } {
   return key.endsWith(' nomatch') ? { entry: key.slice(0, -8), nomatch: true } : { entry: key, nomatch: false };
 }
 
+/** `add` ops for member keys (one object per member, no intermediate copies: sets hold 10^4-10^5). */
+function addOps(name: string, keys: Iterable<string>): IpsetOp[] {
+  const out: IpsetOp[] = [];
+  for (const k of keys) out.push(k.endsWith(' nomatch') ? { op: 'add', name, entry: k.slice(0, -8), nomatch: true, exist: true } : { op: 'add', name, entry: k, nomatch: false, exist: true });
+  return out;
+}
+
 /**
  * Set changes: a new set is created and filled; a changed one gets add/del lines, or a temporary set
  * filled and swapped in when that is shorter (or when it needs a larger maxelem).
@@ -262,7 +281,7 @@ export function planIpset(desiredSets: readonly Ipset[], current: SetState): Ips
     if (!cur) {
       plan.created.push(s.name);
       const create: IpsetOp = { op: 'create', name: s.name, type: s.type, family: s.family, options: setOptions(want.size) };
-      const adds: IpsetOp[] = [...want].map((k) => ({ op: 'add', name: s.name, ...parseMember(k), exist: true }));
+      const adds = addOps(s.name, want);
       if (late) {
         plan.early.push({ set: s.name, ops: [create] });
         if (adds.length) plan.late.push({ set: s.name, ops: adds });
@@ -273,6 +292,8 @@ export function planIpset(desiredSets: readonly Ipset[], current: SetState): Ips
       plan.conflicts.push(s.name);
       continue;
     }
+    // The very member list applied last time (state keeps the desired list once it is in the kernel).
+    if (cur.members === s.members && maxelemOf(cur) >= s.members.length) continue;
     const have = memberKeys(cur);
     const toAdd = [...want].filter((k) => !have.has(k));
     const toDel = [...have].filter((k) => !want.has(k));
@@ -286,7 +307,7 @@ export function planIpset(desiredSets: readonly Ipset[], current: SetState): Ips
         set: s.name,
         ops: [
           { op: 'create', name: tmp, type: s.type, family: s.family, options: ['maxelem', String(Math.max(maxelemFor(want.size), maxelemOf(cur)))] },
-          ...[...want].map((k): IpsetOp => ({ op: 'add', name: tmp, ...parseMember(k), exist: true })),
+          ...addOps(tmp, want),
           { op: 'swap', name: tmp, other: s.name },
           { op: 'destroy', name: tmp },
         ],
@@ -295,7 +316,7 @@ export function planIpset(desiredSets: readonly Ipset[], current: SetState): Ips
     }
     // del before add: a member may change between entry and nomatch.
     const dels: IpsetOp[] = toDel.map((k) => ({ op: 'del', name: s.name, entry: parseMember(k).entry, exist: true }));
-    const adds: IpsetOp[] = toAdd.map((k) => ({ op: 'add', name: s.name, ...parseMember(k), exist: true }));
+    const adds = addOps(s.name, toAdd);
     if (late) {
       if (dels.length) plan.early.push({ set: s.name, ops: dels });
       if (adds.length) plan.late.push({ set: s.name, ops: adds });

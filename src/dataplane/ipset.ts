@@ -15,8 +15,12 @@ export function setFamily(family: Family): 'inet' | 'inet6' {
 const canonical = new LRUCache<string, string>({ max: 500_000 });
 const NOT_AN_IP = '';
 
+/** Dotted-quad text that is already canonical (no leading zeros, each part ≤ 255): the common case. */
+const CANONICAL_V4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
 /** Canonical IP text of the given family, or undefined (other family / not an IP). */
 export function canonicalIP(s: string, family: Family): string | undefined {
+  if (CANONICAL_V4.test(s)) return family === 'ipv4' ? s : undefined;
   let c = canonical.get(s);
   if (c === undefined) {
     const ip = parseIP(s);
@@ -87,12 +91,33 @@ export function sortMembers(ms: IpsetMember[]): IpsetMember[] {
 
 /** A hash:ip set with the addresses of this family among `ips` (canonical, deduplicated, sorted). */
 export function hashIpSet(name: string, family: Family, ips: Iterable<string>): Ipset {
+  if (Array.isArray(ips)) {
+    const fast = sortedCanonicalMembers(ips as readonly string[], family);
+    if (fast) return { name, type: 'hash:ip', family: setFamily(family), options: [], members: fast };
+  }
   const seen = new Set<string>();
   for (const ip of ips) {
     const c = canonicalIP(ip, family);
     if (c !== undefined) seen.add(c);
   }
-  return { name, type: 'hash:ip', family: setFamily(family), options: [], members: [...seen].sort(cmp).map((entry) => ({ entry })) };
+  return { name, type: 'hash:ip', family: setFamily(family), options: [], members: [...seen].sort().map((entry) => ({ entry })) };
+}
+
+/**
+ * The common case without a Set and a sort: IPs already sorted (compiled peers are) and each already
+ * canonical or of the other family. Undefined when that does not hold: the caller takes the slow path.
+ */
+function sortedCanonicalMembers(ips: readonly string[], family: Family): IpsetMember[] | undefined {
+  const out: IpsetMember[] = [];
+  let last: string | undefined;
+  for (const ip of ips) {
+    if (last !== undefined && ip < last) return undefined;
+    if (CANONICAL_V4.test(ip)) {
+      if (family === 'ipv4' && ip !== last) out.push({ entry: ip });
+    } else if (family === 'ipv6' || !ip.includes(':')) return undefined; // IPv6 text needs canonicalising; neither family: let the slow path judge
+    last = ip;
+  }
+  return out;
 }
 
 /** A hash:net set with the networks of this family among `cidrs` (a /0 is split in halves). */
@@ -103,7 +128,7 @@ export function hashNetSet(name: string, family: Family, cidrs: Iterable<string>
     if (!c) continue;
     for (const part of c.prefix === 0 ? halves(family) : [c]) seen.add(netEntry(part));
   }
-  return { name, type: 'hash:net', family: setFamily(family), options: [], members: [...seen].sort(cmp).map((entry) => ({ entry })) };
+  return { name, type: 'hash:net', family: setFamily(family), options: [], members: [...seen].sort().map((entry) => ({ entry })) };
 }
 
 /** Canonical text of a member read back from the kernel (for comparison with a render). */

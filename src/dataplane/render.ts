@@ -20,7 +20,7 @@
 // the source's); any REJECT ends it, and only when every chain it met marked it 0x20000 does the
 // final ACCEPT take it. Pods no policy isolates get no chain: the rest of the table decides.
 import type { Direction, Family, Protocol } from '../cluster/model.js';
-import type { Ipset, IptChain, IptRule } from '../iptables/model.js';
+import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js';
 import { sanitizeComment } from '../iptables/write.js';
 import { formatCIDR, parseCIDR } from '../policy/ipblock.js';
 import type { CidrPeer, Plan, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
@@ -189,6 +189,32 @@ class SetRegistry {
 }
 
 /**
+ * Sets that depend only on one plan array (nodes, services): the incremental compiler keeps those
+ * arrays while nothing in them changed, so the set (and its member list, which the diff compares by
+ * identity first) is reused.
+ */
+const arrayCache = new WeakMap<readonly object[], Map<string, Ipset>>();
+
+function cachedBy(source: readonly object[], key: string, make: () => Ipset): Ipset {
+  let m = arrayCache.get(source);
+  if (!m) arrayCache.set(source, (m = new Map()));
+  let hit = m.get(key);
+  if (!hit) m.set(key, (hit = make()));
+  return hit;
+}
+
+/** Members of a hash:ip set per peer IP list (shared by every rule naming the same peer). */
+const peerMembersCache = new WeakMap<readonly string[], Map<Family, IpsetMember[]>>();
+
+function hashIpSetOf(name: string, family: Family, ips: readonly string[]): Ipset {
+  let m = peerMembersCache.get(ips);
+  if (!m) peerMembersCache.set(ips, (m = new Map()));
+  let members = m.get(family);
+  if (!members) m.set(family, (members = hashIpSet(name, family, ips).members));
+  return { name, type: 'hash:ip', family: setFamily(family), options: [], members };
+}
+
+/**
  * A policy's chain and sets depend only on the (immutable) compiled policy, the direction and the
  * family. The incremental compiler hands back the same PlanPolicy object while a policy is unchanged,
  * so an event re-renders only the policies it touched.
@@ -238,7 +264,8 @@ function renderRule(policy: PlanPolicy, rule: PlanRule, direction: Direction, fa
     const podPeers = rule.peers.filter((p): p is PodPeer => p.kind === 'pods');
     if (podPeers.length > 0) {
       // All pod peers of a rule share one hash:ip set (as kube-router does).
-      const set = hashIpSet(peerSetName(setPrefix, `${rule.id}/pods`, family), family, podPeers.flatMap((p) => p.ips));
+      const name = peerSetName(setPrefix, `${rule.id}/pods`, family);
+      const set = podPeers.length === 1 ? hashIpSetOf(name, family, podPeers[0]!.ips) : hashIpSet(name, family, podPeers.flatMap((p) => p.ips));
       reg.add(set);
       peers.push({ args: ['-m', 'set', '--match-set', set.name, setDir], text: `peer ${podPeers.map((p) => `${p.peerIndex} ${p.describe}`).join('; ')}` });
     }
@@ -262,7 +289,7 @@ function renderRule(policy: PlanPolicy, rule: PlanRule, direction: Direction, fa
       let post = pa.post;
       let text = `port ${p.spec}`;
       if (p.namedTargets) {
-        const set = hashIpSet(peerSetName(DST_SET_PREFIX, `${rule.id}/port/${p.portIndex}/${p.protocol}/${p.port ?? 'all'}`, family), family, p.namedTargets.ips);
+        const set = hashIpSetOf(peerSetName(DST_SET_PREFIX, `${rule.id}/port/${p.portIndex}/${p.protocol}/${p.port ?? 'all'}`, family), family, p.namedTargets.ips);
         reg.add(set);
         post = ['-m', 'set', '--match-set', set.name, 'dst', ...post];
         text = `port ${p.spec}=${p.port ?? ''}`;
@@ -334,9 +361,9 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
 
   // Fixed sets first, so their order is stable.
   const node = plan.nodes.find((n) => n.name === opts.node);
-  const podSubnets = hashNetSet(familySetName(POD_SUBNETS_SET, family), family, plan.nodes.flatMap((n) => n.podCIDRs));
-  const nodeIPs = hashIpSet(familySetName(NODE_IPS_SET, family), family, plan.nodes.flatMap((n) => n.addresses));
-  const serviceIPs = hashIpSet(familySetName(SERVICE_IPS_SET, family), family, plan.services.flatMap((s) => s.ips));
+  const podSubnets = cachedBy(plan.nodes, `subnets/${family}`, () => hashNetSet(familySetName(POD_SUBNETS_SET, family), family, plan.nodes.flatMap((n) => n.podCIDRs)));
+  const nodeIPs = cachedBy(plan.nodes, `nodes/${family}`, () => hashIpSet(familySetName(NODE_IPS_SET, family), family, plan.nodes.flatMap((n) => n.addresses)));
+  const serviceIPs = cachedBy(plan.services, `service/${family}`, () => hashIpSet(familySetName(SERVICE_IPS_SET, family), family, plan.services.flatMap((s) => s.ips)));
   reg.add(podSubnets);
   reg.add(nodeIPs);
   reg.add(serviceIPs);

@@ -21,8 +21,14 @@ export class Selection {
   private readonly podCache = new Map<string, Pod[]>();
   private readonly actionable = new Map<string, Pod[]>();
   private all: Pod[] | undefined;
-  private byKeyIndex: Map<string, Pod> | undefined;
+  private names: string[] | undefined;
   constructor(private readonly store: ClusterStore) {}
+
+  /** The store's namespace names (sorted), computed once per compile run. */
+  namespaceNames(): string[] {
+    if (!this.names) this.names = this.store.namespaceNames();
+    return this.names;
+  }
 
   /** Actionable pods of a namespace, sorted by key. */
   podsIn(ns: string): Pod[] {
@@ -39,20 +45,49 @@ export class Selection {
 
   /** Every actionable pod in the cluster, sorted by key (computed once, only when needed). */
   allPods(): Pod[] {
-    if (!this.all) this.all = this.store.namespaceNames().flatMap((ns) => this.podsIn(ns)).sort((a, b) => byKey(objectKey(a), objectKey(b)));
+    if (!this.all) this.all = this.namespaceNames().flatMap((ns) => this.podsIn(ns)).sort((a, b) => byKey(objectKey(a), objectKey(b)));
     return this.all;
   }
 
+  /** The actionable pod with this key. */
   pod(key: string): Pod | undefined {
-    if (!this.byKeyIndex) this.byKeyIndex = new Map(this.allPods().map((p) => [objectKey(p), p]));
-    return this.byKeyIndex.get(key);
+    const p = this.store.pods.get(key);
+    return p && isActionablePod(p) ? p : undefined;
+  }
+
+  private readonly peerCache = new Map<string, { pods: Pod[]; keys: string[]; ips: string[] }>();
+
+  /**
+   * The pods a pod peer selects — `namespaceSelector` (else the policy's namespace) AND `podSelector`
+   * — with their keys and IPs sorted. Policies repeat the same peers (DNS, monitoring, a team's
+   * namespaces): each distinct peer is evaluated once per compile run, and its arrays are shared.
+   */
+  peerPods(namespaceSelector: LabelSelector | undefined, policyNamespace: string, podSelector: LabelSelector | undefined): { pods: Pod[]; keys: string[]; ips: string[] } {
+    const podSelKey = podSelector && !isEmptySelector(podSelector) ? JSON.stringify(podSelector) : '';
+    const k = `${namespaceSelector ? `S${JSON.stringify(namespaceSelector)}` : `N${policyNamespace}`}\u0000${podSelKey}`;
+    let hit = this.peerCache.get(k);
+    if (!hit) {
+      const namespaces = namespaceSelector ? this.namespacesMatching(namespaceSelector) : [policyNamespace];
+      const pods: Pod[] = [];
+      for (const ns of namespaces) {
+        const inNs = this.podsIn(ns);
+        if (!podSelKey) pods.push(...inNs);
+        else for (const p of inNs) if (selectorMatches(podSelector!, p.labels)) pods.push(p);
+      }
+      const ips: string[] = [];
+      for (const p of pods) for (const ip of p.ips) ips.push(ip);
+      // Plain sort(): the same UTF-16 order as byKey, without a call per comparison.
+      hit = { pods, keys: pods.map(objectKey).sort(), ips: ips.sort() };
+      this.peerCache.set(k, hit);
+    }
+    return hit;
   }
 
   namespacesMatching(sel: LabelSelector): string[] {
     const k = JSON.stringify(sel);
     let hit = this.nsCache.get(k);
     if (!hit) {
-      hit = this.store.namespaceNames().filter((ns) => selectorMatches(sel, this.store.namespaceLabels(ns)));
+      hit = this.namespaceNames().filter((ns) => selectorMatches(sel, this.store.namespaceLabels(ns)));
       this.nsCache.set(k, hit);
     }
     return hit;
@@ -103,10 +138,27 @@ export function compile(store: ClusterStore, opts: CompileOptions = {}): Plan {
   return plan;
 }
 
-export function podIPIndex(pods: readonly Pod[]): Record<string, string> {
-  const podByIP: Record<string, string> = {};
-  for (const p of pods) for (const ip of p.ips) if (!(ip in podByIP)) podByIP[ip] = objectKey(p);
+export function podIPIndex(pods: readonly Pod[]): Map<string, string> {
+  const podByIP = new Map<string, string>();
+  for (const p of pods) for (const ip of p.ips) if (!podByIP.has(ip)) podByIP.set(ip, objectKey(p));
   return podByIP;
+}
+
+/**
+ * The same index as podIPIndex(sorted actionable pods), from unsorted pods: an IP claimed by several
+ * actionable pods belongs to the one first by key. (Sorting 50,000 keys costs more than this.)
+ */
+export function podIPIndexOf(pods: Iterable<Pod>, into: Map<string, string> = new Map()): Map<string, string> {
+  for (const p of pods) {
+    if (!isActionablePod(p)) continue;
+    let key: string | undefined;
+    for (const ip of p.ips) {
+      key ??= objectKey(p);
+      const cur = into.get(ip);
+      if (cur === undefined || key < cur) into.set(ip, key);
+    }
+  }
+  return into;
 }
 
 export function namespaceLabelIndex(store: ClusterStore): Plan['namespaceLabels'] {
@@ -115,8 +167,26 @@ export function namespaceLabelIndex(store: ClusterStore): Plan['namespaceLabels'
   return out;
 }
 
+export function planNodes(store: ClusterStore): Plan['nodes'] {
+  return [...store.nodes.values()].sort((a, b) => byKey(a.name, b.name)).map((n) => ({ name: n.name, addresses: [...n.addresses], podCIDRs: [...n.podCIDRs] }));
+}
+
+export function planServices(store: ClusterStore): Plan['services'] {
+  return [...store.services.values()]
+    .map((s) => ({ key: objectKey(s), ips: [...new Set([...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs])] }))
+    .sort((a, b) => byKey(a.key, b.key));
+}
+
 /** Builds the Plan from compiled policies (sorted by id) and the pods in scope (sorted by key). */
-export function assemblePlan(store: ClusterStore, scopePods: readonly Pod[], policies: PlanPolicy[], podByIP: Plan['podByIP'], namespaceLabels: Plan['namespaceLabels']): Plan {
+export function assemblePlan(
+  store: ClusterStore,
+  scopePods: readonly Pod[],
+  policies: PlanPolicy[],
+  podByIP: Plan['podByIP'],
+  namespaceLabels: Plan['namespaceLabels'],
+  /** Nodes and services already built from this store (kept by the incremental compiler while unchanged). */
+  fixed?: { nodes: Plan['nodes']; services: Plan['services'] },
+): Plan {
   const pods: PlanPod[] = scopePods.map((p) => ({
     key: objectKey(p),
     namespace: p.namespace,
@@ -139,12 +209,8 @@ export function assemblePlan(store: ClusterStore, scopePods: readonly Pod[], pol
   return {
     pods,
     policies,
-    nodes: [...store.nodes.values()]
-      .sort((a, b) => byKey(a.name, b.name))
-      .map((n) => ({ name: n.name, addresses: [...n.addresses], podCIDRs: [...n.podCIDRs] })),
-    services: [...store.services.values()]
-      .sort((a, b) => byKey(objectKey(a), objectKey(b)))
-      .map((s) => ({ key: objectKey(s), ips: [...new Set([...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs])] })),
+    nodes: fixed?.nodes ?? planNodes(store),
+    services: fixed?.services ?? planServices(store),
     podByIP,
     namespaceLabels,
   };
@@ -210,7 +276,7 @@ function compileRule(rule: PolicyRule, origin: RuleOrigin, targets: Pod[], sel: 
           portIndex,
           spec,
           name: p.port,
-          namedTargets: { pods: pods.map(objectKey), ips: pods.flatMap((x) => x.ips).sort(byKey) },
+          namedTargets: { pods: pods.map(objectKey), ips: pods.flatMap((x) => x.ips).sort() },
         });
       }
       // A name no destination declares resolves to nothing: that entry matches no packet.
@@ -226,16 +292,15 @@ function compilePeer(peer: PolicyPeer, peerIndex: number, origin: RuleOrigin, se
     const c: CidrPeer = { kind: 'cidr', setId, peerIndex, describe, family: familyOf(peer.ipBlock.cidr), block: { cidr: peer.ipBlock.cidr, except: [...peer.ipBlock.except] } };
     return c;
   }
-  const namespaces = peer.namespaceSelector ? sel.namespacesMatching(peer.namespaceSelector) : [origin.namespace];
-  const pods = namespaces.flatMap((ns) => sel.podsMatching(ns, peer.podSelector));
+  const { keys, ips } = sel.peerPods(peer.namespaceSelector, origin.namespace, peer.podSelector);
   const out: PodPeer = {
     kind: 'pods',
     setId,
     peerIndex,
     describe,
     policyNamespace: origin.namespace,
-    pods: pods.map(objectKey).sort(byKey),
-    ips: pods.flatMap((p) => p.ips).sort(byKey),
+    pods: keys,
+    ips,
   };
   if (peer.podSelector) out.podSelector = peer.podSelector;
   if (peer.namespaceSelector) out.namespaceSelector = peer.namespaceSelector;

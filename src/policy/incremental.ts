@@ -4,7 +4,7 @@
 import type { ClusterStore, StoreChange } from '../cluster/store.js';
 import type { Labels, Pod } from '../cluster/model.js';
 import { isActionablePod, objectKey } from '../cluster/model.js';
-import { assemblePlan, compilePolicy, Selection } from './compile.js';
+import { assemblePlan, compilePolicy, planNodes, planServices, podIPIndexOf, Selection } from './compile.js';
 import type { Plan, PlanPolicy, PodPeer } from './plan.js';
 import { selectorMatches } from './selector.js';
 import { ipInBlock } from './ipblock.js';
@@ -16,8 +16,11 @@ export class IncrementalCompiler {
   private readonly compiled = new Map<string, PlanPolicy>();
   private readonly dirty = new Set<string>();
   private everything = true;
-  private readonly podByIP: Record<string, string> = {};
+  private readonly podByIP = new Map<string, string>();
   private namespaceLabels: Plan['namespaceLabels'] | undefined;
+  /** Rebuilt only after a Node / Service change (renders reuse their sets while these stay the same arrays). */
+  private nodes: Plan['nodes'] | undefined;
+  private services: Plan['services'] | undefined;
   /** Policies recompiled by the last build (for logs and benchmarks). */
   lastRecompiled = 0;
 
@@ -31,6 +34,8 @@ export class IncrementalCompiler {
   /** Forget everything: the next build compiles from scratch. */
   invalidate(): void {
     this.everything = true;
+    this.nodes = undefined;
+    this.services = undefined;
   }
 
   private isLocal(p: Pod | undefined): boolean {
@@ -38,6 +43,8 @@ export class IncrementalCompiler {
   }
 
   private onChange(c: StoreChange): void {
+    if (c.kind === 'Node') this.nodes = undefined;
+    if (c.kind === 'Service') this.services = undefined;
     // Namespaces known only through their pods or policies come and go with them.
     if (this.namespaceLabels && (c.kind === 'Pod' || c.kind === 'NetworkPolicy')) {
       const ns = ((c.after ?? c.before) as { namespace: string }).namespace;
@@ -77,7 +84,7 @@ export class IncrementalCompiler {
         break;
       }
       default:
-        // Nodes and Services are reassembled on every build.
+        // Nodes and Services: their plan arrays are rebuilt at the next build (see above).
         break;
     }
   }
@@ -85,8 +92,8 @@ export class IncrementalCompiler {
   private reindexIPs(before: Pod | undefined, after: Pod | undefined): void {
     for (const ip of new Set([...(before?.ips ?? []), ...(after?.ips ?? [])])) {
       const owner = this.store.podByIP(ip);
-      if (owner) this.podByIP[ip] = objectKey(owner);
-      else delete this.podByIP[ip];
+      if (owner) this.podByIP.set(ip, objectKey(owner));
+      else this.podByIP.delete(ip);
     }
   }
 
@@ -124,9 +131,11 @@ export class IncrementalCompiler {
     let ids: Iterable<string>;
     if (this.everything) {
       this.compiled.clear();
-      ids = [...this.store.policies.keys()];
-      for (const k of Object.keys(this.podByIP)) delete this.podByIP[k];
-      for (const p of sel.allPods()) for (const ip of p.ips) if (!(ip in this.podByIP)) this.podByIP[ip] = objectKey(p);
+      // Only a policy in a namespace with a local pod can select one.
+      const localNamespaces = new Set(this.store.podsOnNode(this.node).filter(isActionablePod).map((p) => p.namespace));
+      ids = [...localNamespaces].flatMap((ns) => this.store.policiesInNamespace(ns).map(objectKey));
+      this.podByIP.clear();
+      podIPIndexOf(this.store.pods.values(), this.podByIP);
       this.everything = false;
     } else ids = [...this.dirty];
     let n = 0;
@@ -143,14 +152,16 @@ export class IncrementalCompiler {
       this.namespaceLabels = {};
       for (const ns of this.store.namespaceNames()) this.namespaceLabels[ns] = this.store.namespaceLabels(ns);
     }
-    const policies = [...this.compiled.keys()].sort(byKey).map((k) => this.compiled.get(k)!);
+    const policies = [...this.compiled.keys()].sort().map((k) => this.compiled.get(k)!);
     const local = this.store
       .podsOnNode(this.node)
       .filter(isActionablePod)
       .sort((a, b) => byKey(objectKey(a), objectKey(b)));
     // The IP index is shared with the compiler (copying 50k entries per build costs more than the
     // rest of an event): a plan from build() reflects the store as of that build until the next one.
-    const plan = assemblePlan(this.store, local, policies, this.podByIP, this.namespaceLabels);
+    this.nodes ??= planNodes(this.store);
+    this.services ??= planServices(this.store);
+    const plan = assemblePlan(this.store, local, policies, this.podByIP, this.namespaceLabels, { nodes: this.nodes, services: this.services });
     plan.node = this.node;
     return plan;
   }

@@ -124,7 +124,7 @@ export interface Plan {
   nodes: PlanNode[];
   services: PlanService[];
   /** Every actionable pod IP in the cluster → `ns/name` (peers are cluster-wide). */
-  podByIP: Record<string, string>;
+  podByIP: ReadonlyMap<string, string>;
   /** Labels of every namespace, for explanations. */
   namespaceLabels: Record<string, Readonly<Record<string, string>>>;
 }

@@ -16,11 +16,17 @@ export function requirementMatches(r: LabelSelectorRequirement, labels: Labels):
   }
 }
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
 export function selectorMatches(sel: LabelSelector, labels: Labels): boolean {
-  for (const [k, v] of Object.entries(sel.matchLabels)) {
-    if (!Object.prototype.hasOwnProperty.call(labels, k) || labels[k] !== v) return false;
+  // Hot (every pod and namespace against every distinct selector): no per-call allocation.
+  const ml = sel.matchLabels;
+  for (const k in ml) {
+    if (!hasOwn.call(ml, k)) continue;
+    if (!hasOwn.call(labels, k) || labels[k] !== ml[k]) return false;
   }
-  return sel.matchExpressions.every((r) => requirementMatches(r, labels));
+  for (const r of sel.matchExpressions) if (!requirementMatches(r, labels)) return false;
+  return true;
 }
 
 export function isEmptySelector(sel: LabelSelector): boolean {

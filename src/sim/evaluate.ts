@@ -113,7 +113,7 @@ export function matchRule(plan: Plan, rule: PlanRule, pkt: Packet, other: string
 function side(plan: Plan, ix: Index, direction: Direction, pkt: Packet): SideVerdict {
   const selfIP = direction === 'egress' ? pkt.src : pkt.dst;
   const other = direction === 'egress' ? pkt.dst : pkt.src;
-  const key = plan.podByIP[selfIP];
+  const key = plan.podByIP.get(selfIP);
   if (key === undefined) return { direction, outcome: 'not-a-pod', policies: [] };
   const pod = ix.pods.get(key);
   if (!pod) return { direction, pod: key, outcome: 'not-local', policies: [] };
@@ -135,8 +135,8 @@ function side(plan: Plan, ix: Index, direction: Direction, pkt: Packet): SideVer
  */
 export function evaluate(plan: Plan, pkt: Packet): Verdict {
   const ix = indexOf(plan);
-  const srcPod = plan.podByIP[pkt.src];
-  const dstPod = plan.podByIP[pkt.dst];
+  const srcPod = plan.podByIP.get(pkt.src);
+  const dstPod = plan.podByIP.get(pkt.dst);
   if (srcPod !== undefined && srcPod === dstPod) {
     const s: SideVerdict = { direction: 'egress', pod: srcPod, outcome: 'self', policies: [] };
     return { allowed: true, egress: s, ingress: { ...s, direction: 'ingress' }, summary: `${srcPod} reaches itself: always allowed` };

@@ -18,7 +18,7 @@ export class EndpointError extends Error {}
 /** Resolves `ns/pod` or an IP against the plan. */
 export function resolveEndpoint(plan: Plan, text: string, role: 'from' | 'to'): Endpoint {
   if (parseIP(text)) {
-    const pod = plan.podByIP[text];
+    const pod = plan.podByIP.get(text);
     return pod ? { ip: text, pod, label: `${pod} (${text})` } : { ip: text, label: text };
   }
   if (!/^[^/\s]+\/[^/\s]+$/.test(text)) throw new EndpointError(`--${role} ${JSON.stringify(text)}: expected namespace/pod or an IP address`);

@@ -100,7 +100,7 @@ test('interpreter on rendered rules == simulator on the Plan (1000 clusters)', (
       for (const [a, b, proto, portNo] of samples) {
         const src = endpoints[a % endpoints.length]!;
         const dst = endpoints[b % endpoints.length]!;
-        if (src === dst || (!whole.podByIP[src] && !whole.podByIP[dst])) continue;
+        if (src === dst || (!whole.podByIP.has(src) && !whole.podByIP.has(dst))) continue;
         const sim = evaluate(whole, { src, dst, protocol: proto.toUpperCase() as 'TCP', port: portNo }).allowed;
         const hops = clusterPaths(views, src, dst, proto, portNo);
         const verdicts = hops.map((h) => {

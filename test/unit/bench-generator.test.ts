@@ -75,6 +75,7 @@ test('bad profiles and arguments fail with one clear line', (t) => {
   t.throws(() => generateCluster('S', Number.NaN), { instanceOf: GeneratorError, message: /seed must be a finite number/ });
   t.throws(() => makeEvents(S1, 'pod-explode' as 'pod-relabel', 1, 1), { instanceOf: GeneratorError, message: /unknown event kind "pod-explode"/ });
   t.throws(() => makeEvents(S1, 'pod-relabel', -1, 1), { instanceOf: GeneratorError, message: /non-negative integer/ });
+  for (const kind of EVENT_KINDS) t.deepEqual(makeEvents(S1, kind, 0, 1), [], `${kind}: zero events asked, none made (no error)`);
 });
 
 for (const dualStack of [false, true]) {

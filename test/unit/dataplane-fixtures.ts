@@ -49,8 +49,8 @@ export function policy(id: string, types: ('ingress' | 'egress')[], targets: str
 }
 
 export function plan(pods: PlanPod[], policies: PlanPolicy[], extra: Partial<Plan> = {}): Plan {
-  const podByIP: Record<string, string> = {};
-  for (const p of pods) for (const ip of p.ips) podByIP[ip] = p.key;
+  const podByIP = new Map<string, string>();
+  for (const p of pods) for (const ip of p.ips) podByIP.set(ip, p.key);
   return {
     node: 'n1',
     pods,

@@ -294,7 +294,7 @@ test('interpreter on the rendered rules agrees with the simulator on every confo
       const d = render(p, { ...RO, node: 'node-1', family: 'ipv4' });
       const table = tableOf(d);
       const sets = setMap(d);
-      const ips = Object.keys(p.podByIP);
+      const ips = [...p.podByIP.keys()];
       const local = new Set(p.pods.flatMap((x) => x.ips));
       const endpoints = [...ips, nodeAddr];
       for (const src of endpoints) {
