@@ -13,6 +13,7 @@ import { Dataplane, type ApplyReport } from '../dataplane/apply.js';
 import type { Family } from '../cluster/model.js';
 import { percentile } from './stats.js';
 import { measure as measureKubeRouter } from './kube-router-layout.js';
+import { HEAP_GROWING_PERCENT, tuneHeapForAgent } from '../controller/heap.js';
 
 interface Args {
   profile: ProfileName;
@@ -180,6 +181,7 @@ async function run(args: Args): Promise<Record<string, unknown>> {
     profile: cluster.profile,
     seed: args.seed,
     machine: 'shared 2-core VM (numbers vary run to run; compare medians and ratios)',
+    heapGrowingPercent: HEAP_GROWING_PERCENT,
     cluster: { pods: cluster.pods.length, policies: cluster.policies.length, namespaces: cluster.namespaces.length, nodes: cluster.nodes.length, localPods: counts.localPods },
     coldStart: {
       generateMs: ms(genMs),
@@ -246,6 +248,8 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
   }
+  // The benchmark stands in for the agent: the same heap setting as `podwall run`.
+  tuneHeapForAgent();
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench: needs root: it measures the kernel inside network namespaces it creates (never the host\'s tables)\n');
     return 1;

@@ -6,6 +6,7 @@ import { Agent, type Source } from '../controller/agent.js';
 import type { ClusterStore } from '../cluster/store.js';
 import { UserError } from './common.js';
 import { informerSource } from '../controller/informer-source.js';
+import { tuneHeapForAgent } from '../controller/heap.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -19,6 +20,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (e instanceof FlagError) throw new UserError(e.message, 2);
     throw e;
   }
+  tuneHeapForAgent();
   const logger = pino({ level: cfg.logLevel, base: { node: cfg.nodeName }, timestamp: pino.stdTimeFunctions.isoTime });
   const { Dataplane } = await import('../dataplane/apply.js');
   const { render } = await import('../dataplane/render.js');

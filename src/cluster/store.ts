@@ -60,6 +60,7 @@ export class ClusterStore {
     if (before) this.unindex(before);
     map.set(key, obj);
     this.index(obj);
+    if (obj.kind === 'Namespace' && !before) this.names = undefined;
     this.version++;
     this.emit({ kind: obj.kind, key, ...(before ? { before } : {}), after: obj });
     return true;
@@ -71,6 +72,7 @@ export class ClusterStore {
     if (!before) return false;
     map.delete(key);
     this.unindex(before);
+    if (kind === 'Namespace') this.names = undefined;
     this.version++;
     this.emit({ kind, key, before });
     return true;
@@ -81,6 +83,8 @@ export class ClusterStore {
   }
 
   private index(o: ClusterObject): void {
+    // A namespace known only through its pods or policies appears with the first of them.
+    if ((o.kind === 'Pod' && !this.podsByNamespace.has(o.namespace)) || (o.kind === 'NetworkPolicy' && !this.policiesByNamespace.has(o.namespace))) this.names = undefined;
     if (o.kind === 'Pod') {
       const key = objectKey(o);
       putIn(this.podsByNamespace, o.namespace, key, o);
@@ -96,6 +100,8 @@ export class ClusterStore {
       for (const ip of o.ips) delFrom(this.podsByIP, ip, key);
       if (o.nodeName) delFrom(this.podsByNode, o.nodeName, key);
     } else if (o.kind === 'NetworkPolicy') delFrom(this.policiesByNamespace, o.namespace, objectKey(o));
+    // ... and disappears with the last.
+    if ((o.kind === 'Pod' && !this.podsByNamespace.has(o.namespace)) || (o.kind === 'NetworkPolicy' && !this.policiesByNamespace.has(o.namespace))) this.names = undefined;
   }
 
   podsInNamespace(ns: string): Pod[] {
@@ -126,10 +132,12 @@ export class ClusterStore {
     return this.namespaces.get(ns)?.labels ?? { 'kubernetes.io/metadata.name': ns };
   }
 
-  /** Every namespace name known from Namespace objects or from pods and policies in it. */
-  namespaceNames(): string[] {
-    const s = new Set<string>([...this.namespaces.keys(), ...this.podsByNamespace.keys(), ...this.policiesByNamespace.keys()]);
-    return [...s].sort();
+  private names: readonly string[] | undefined;
+
+  /** Every namespace name known from Namespace objects or from pods and policies in it, sorted. Shared: do not mutate. */
+  namespaceNames(): readonly string[] {
+    if (!this.names) this.names = [...new Set<string>([...this.namespaces.keys(), ...this.podsByNamespace.keys(), ...this.policiesByNamespace.keys()])].sort();
+    return this.names;
   }
 }
 

@@ -60,7 +60,7 @@ export function setStateFromSave(text: string, families: readonly Family[]): Set
   return out;
 }
 
-const sameArgs = (a: IptRule, b: IptRule): boolean => a.args.length === b.args.length && a.args.every((x, i) => x === b.args[i]);
+const sameArgs = (a: IptRule, b: IptRule): boolean => a === b || a.args === b.args || (a.args.length === b.args.length && a.args.every((x, i) => x === b.args[i]));
 
 export function sameChain(a: IptChain | undefined, b: IptChain | undefined): boolean {
   if (!a || !b) return a === b;
@@ -136,6 +136,14 @@ export function planIptables(desired: Desired, current: FamilyState, opts: { che
   return { table, created, updated, deleted, jumpsInserted: insertRules.length - editInserts.length, jumpsDeleted: deleteRules.length - editDeletes.length };
 }
 
+/** Rule identity text (arguments never contain NUL); kept per rule object, which renders reuse. */
+const ruleKeys = new WeakMap<IptRule, string>();
+function ruleKey(r: IptRule): string {
+  let k = ruleKeys.get(r);
+  if (k === undefined) ruleKeys.set(r, (k = r.args.join('\u0000')));
+  return k;
+}
+
 /** The top-level chains hold one rule per local pod and direction: edited in place rather than rewritten. */
 const TOP_LEVEL = new Set([KUBE_ROUTER_INPUT, KUBE_ROUTER_FORWARD, KUBE_ROUTER_OUTPUT]);
 
@@ -146,7 +154,7 @@ const TOP_LEVEL = new Set([KUBE_ROUTER_INPUT, KUBE_ROUTER_FORWARD, KUBE_ROUTER_O
  * shorter than a rewrite; undefined otherwise.
  */
 export function editScript(cur: IptChain, want: IptChain): { deletes: IptRule[]; inserts: { position: number; rule: IptRule }[] } | undefined {
-  const key = (r: IptRule) => JSON.stringify(r.args);
+  const key = ruleKey;
   const curIndex = new Map<string, number>();
   for (const [i, r] of cur.rules.entries()) {
     const k = key(r);

@@ -21,6 +21,7 @@
 // final ACCEPT take it. Pods no policy isolates get no chain: the rest of the table decides.
 import type { Direction, Family, Protocol } from '../cluster/model.js';
 import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js';
+import { LRUCache } from 'lru-cache';
 import { sanitizeComment } from '../iptables/write.js';
 import { formatCIDR, parseCIDR } from '../policy/ipblock.js';
 import type { CidrPeer, Plan, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
@@ -347,6 +348,88 @@ const acceptRule = (): IptRule => ({
   args: ['-m', 'comment', '--comment', 'rule to explicitly ACCEPT traffic that comply to network policies', '-m', 'mark', '--mark', MARK_NETPOL_OK, '-j', 'ACCEPT'],
 });
 
+interface PodRender {
+  chain: IptChain;
+  /** [policy chain, policy id, direction] the pod chain jumps to. */
+  policyChains: [string, string, Direction][];
+  forward: IptRule[];
+  output: IptRule[];
+  input: IptRule[];
+}
+
+/**
+ * A pod's chain and jumps depend only on its key, IPs, the policies selecting it and which of those
+ * carry the direction. Rendered once per distinct input and reused (rules are never mutated), so an
+ * event re-renders only the pods it touched and the diff finds the rest unchanged by identity.
+ */
+const podRenderCache = new LRUCache<string, { r: PodRender | null }>({ max: 8192 });
+
+function cachedPodRender(pod: PlanPod, family: Family, policies: ReadonlyMap<string, PlanPolicy>): PodRender | undefined {
+  const dirKey = (ids: readonly string[], direction: Direction) => ids.map((id) => (policies.get(id)?.types.includes(direction) ? id : `!${id}`)).join(',');
+  const key = `${family}\u0000${pod.key}\u0000${pod.ips.join(',')}\u0000${dirKey(pod.ingressPolicies, 'ingress')}\u0000${dirKey(pod.egressPolicies, 'egress')}`;
+  let hit = podRenderCache.get(key);
+  if (!hit) podRenderCache.set(key, (hit = { r: renderPod(pod, family, policies) ?? null }));
+  return hit.r ?? undefined;
+}
+
+function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, PlanPolicy>): PodRender | undefined {
+  const ips = ipsOf(pod, family);
+  if (ips.length === 0) return undefined;
+  const policyChains: PodRender['policyChains'] = [];
+  const forward: IptRule[] = [];
+  const output: IptRule[] = [];
+  const input: IptRule[] = [];
+  const isolatedIn = pod.ingressPolicies.length > 0;
+  const isolatedOut = pod.egressPolicies.length > 0;
+  if (!isolatedIn && !isolatedOut) return undefined;
+  const chain = podChainName(pod.namespace, pod.name);
+  const rules: IptRule[] = [{ args: [...cmt(`${pod.key}: common netpol rules`), '-j', COMMON_CHAIN] }];
+  for (const ip of ips) {
+    const h = hostCidr(ip, family);
+    rules.push({ args: ['-s', h, '-d', h, ...cmt(`${pod.key}: a pod reaches itself`), '-j', 'ACCEPT'] });
+    rules.push({ args: ['-d', h, '-m', 'addrtype', '--src-type', 'LOCAL', ...cmt(`${pod.key}: from local node`), '-j', 'ACCEPT'] });
+  }
+  for (const direction of ['ingress', 'egress'] as const) {
+    const ids = direction === 'ingress' ? pod.ingressPolicies : pod.egressPolicies;
+    const sel = direction === 'ingress' ? '-d' : '-s';
+    for (const ip of ips) {
+      const h = hostCidr(ip, family);
+      if (ids.length === 0) {
+        rules.push({ args: [sel, h, ...cmt(`${pod.key}: default ${direction}`), '-j', DEFAULT_CHAIN] });
+        continue;
+      }
+      for (const id of ids) {
+        const pol = policies.get(id);
+        // A policy the plan does not carry grants nothing: the pod stays isolated (fail closed).
+        if (!pol || !pol.types.includes(direction)) continue;
+        const pc = policyChainName(pol.id, direction);
+        policyChains.push([pc, pol.id, direction]);
+        rules.push({ args: [sel, h, ...cmt(`${pod.key}: ${direction} policy ${pol.id}`), '-j', pc] });
+      }
+    }
+  }
+  rules.push({
+    args: ['-m', 'mark', '!', '--mark', MARK_MATCHED, '-m', 'limit', '--limit', '10/min', '--limit-burst', '10', ...cmt(`${pod.key}: log dropped`), '-j', 'NFLOG', '--nflog-prefix', nflogPrefix(`podwall drop ${pod.key}`), '--nflog-group', NFLOG_GROUP],
+  });
+  rules.push({ args: ['-m', 'mark', '!', '--mark', MARK_MATCHED, ...cmt(`${pod.key}: reject traffic no policy allows`), ...rejectArgs(family)] });
+  rules.push({ args: [...cmt('set netpol-ok mark'), '-j', 'MARK', '--set-xmark', MARK_NETPOL_OK] });
+  rules.push({ args: [...cmt('clear matched mark'), '-j', 'MARK', '--set-xmark', MARK_RESET_MATCHED] });
+
+  for (const ip of ips) {
+    const h = hostCidr(ip, family);
+    const inC = cmt(`${pod.key} in`);
+    const outC = cmt(`${pod.key} out`);
+    forward.push({ args: ['-d', h, ...inC, '-j', chain] });
+    forward.push({ args: ['-d', h, '-m', 'physdev', '--physdev-is-bridged', ...inC, '-j', chain] });
+    forward.push({ args: ['-s', h, ...outC, '-j', chain] });
+    forward.push({ args: ['-s', h, '-m', 'physdev', '--physdev-is-bridged', ...outC, '-j', chain] });
+    output.push({ args: ['-d', h, ...inC, '-j', chain] });
+    output.push({ args: ['-s', h, ...outC, '-j', chain] });
+    input.push({ args: ['-s', h, ...outC, '-j', chain] });
+  }
+  return { chain: { name: chain, policy: '-', rules }, policyChains, forward, output, input };
+}
+
 export function render(plan: Plan, opts: RenderOptions): Desired {
   const { family } = opts;
   if (family !== 'ipv4' && family !== 'ipv6') throw new RenderError(`family must be ipv4 or ipv6, got ${JSON.stringify(family)}`);
@@ -381,58 +464,14 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   const podChains: IptChain[] = [];
   const wantedPolicyChains = new Map<string, { policy: PlanPolicy; direction: Direction }>();
   for (const pod of localPods) {
-    const ips = ipsOf(pod, family);
-    if (ips.length === 0) continue;
-    const isolatedIn = pod.ingressPolicies.length > 0;
-    const isolatedOut = pod.egressPolicies.length > 0;
-    if (!isolatedIn && !isolatedOut) continue;
-    const chain = podChainName(pod.namespace, pod.name);
-    origins[chain] = `pod ${pod.key}`;
-    const rules: IptRule[] = [{ args: [...cmt(`${pod.key}: common netpol rules`), '-j', COMMON_CHAIN] }];
-    for (const ip of ips) {
-      const h = hostCidr(ip, family);
-      rules.push({ args: ['-s', h, '-d', h, ...cmt(`${pod.key}: a pod reaches itself`), '-j', 'ACCEPT'] });
-      rules.push({ args: ['-d', h, '-m', 'addrtype', '--src-type', 'LOCAL', ...cmt(`${pod.key}: from local node`), '-j', 'ACCEPT'] });
-    }
-    for (const direction of ['ingress', 'egress'] as const) {
-      const ids = direction === 'ingress' ? pod.ingressPolicies : pod.egressPolicies;
-      const sel = direction === 'ingress' ? '-d' : '-s';
-      for (const ip of ips) {
-        const h = hostCidr(ip, family);
-        if (ids.length === 0) {
-          rules.push({ args: [sel, h, ...cmt(`${pod.key}: default ${direction}`), '-j', DEFAULT_CHAIN] });
-          continue;
-        }
-        for (const id of ids) {
-          const pol = policies.get(id);
-          // A policy the plan does not carry grants nothing: the pod stays isolated (fail closed).
-          if (!pol || !pol.types.includes(direction)) continue;
-          const pc = policyChainName(pol.id, direction);
-          wantedPolicyChains.set(pc, { policy: pol, direction });
-          rules.push({ args: [sel, h, ...cmt(`${pod.key}: ${direction} policy ${pol.id}`), '-j', pc] });
-        }
-      }
-    }
-    rules.push({
-      args: ['-m', 'mark', '!', '--mark', MARK_MATCHED, '-m', 'limit', '--limit', '10/min', '--limit-burst', '10', ...cmt(`${pod.key}: log dropped`), '-j', 'NFLOG', '--nflog-prefix', nflogPrefix(`podwall drop ${pod.key}`), '--nflog-group', NFLOG_GROUP],
-    });
-    rules.push({ args: ['-m', 'mark', '!', '--mark', MARK_MATCHED, ...cmt(`${pod.key}: reject traffic no policy allows`), ...rejectArgs(family)] });
-    rules.push({ args: [...cmt('set netpol-ok mark'), '-j', 'MARK', '--set-xmark', MARK_NETPOL_OK] });
-    rules.push({ args: [...cmt('clear matched mark'), '-j', 'MARK', '--set-xmark', MARK_RESET_MATCHED] });
-    podChains.push({ name: chain, policy: '-', rules });
-
-    for (const ip of ips) {
-      const h = hostCidr(ip, family);
-      const inC = cmt(`${pod.key} in`);
-      const outC = cmt(`${pod.key} out`);
-      forward.push({ args: ['-d', h, ...inC, '-j', chain] });
-      forward.push({ args: ['-d', h, '-m', 'physdev', '--physdev-is-bridged', ...inC, '-j', chain] });
-      forward.push({ args: ['-s', h, ...outC, '-j', chain] });
-      forward.push({ args: ['-s', h, '-m', 'physdev', '--physdev-is-bridged', ...outC, '-j', chain] });
-      output.push({ args: ['-d', h, ...inC, '-j', chain] });
-      output.push({ args: ['-s', h, ...outC, '-j', chain] });
-      input.push({ args: ['-s', h, ...outC, '-j', chain] });
-    }
+    const r = cachedPodRender(pod, family, policies);
+    if (!r) continue;
+    origins[r.chain.name] = `pod ${pod.key}`;
+    podChains.push(r.chain);
+    for (const [pc, id, direction] of r.policyChains) wantedPolicyChains.set(pc, { policy: policies.get(id)!, direction });
+    forward.push(...r.forward);
+    output.push(...r.output);
+    input.push(...r.input);
   }
 
   // Policy chains (only those a local pod chain jumps to), in policy id order.

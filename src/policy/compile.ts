@@ -21,11 +21,11 @@ export class Selection {
   private readonly podCache = new Map<string, Pod[]>();
   private readonly actionable = new Map<string, Pod[]>();
   private all: Pod[] | undefined;
-  private names: string[] | undefined;
+  private names: readonly string[] | undefined;
   constructor(private readonly store: ClusterStore) {}
 
   /** The store's namespace names (sorted), computed once per compile run. */
-  namespaceNames(): string[] {
+  namespaceNames(): readonly string[] {
     if (!this.names) this.names = this.store.namespaceNames();
     return this.names;
   }

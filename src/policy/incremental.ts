@@ -11,6 +11,20 @@ import { ipInBlock } from './ipblock.js';
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Binary search in a sorted key list (peer lists hold up to every pod of the cluster). */
+function sortedHas(sorted: readonly string[], key: string): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const v = sorted[mid]!;
+    if (v === key) return true;
+    if (v < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return false;
+}
+
 export class IncrementalCompiler {
   /** Compiled policies that select a local pod. */
   private readonly compiled = new Map<string, PlanPolicy>();
@@ -117,7 +131,7 @@ export class IncrementalCompiler {
       }
       for (const peer of rule.peers) {
         if (peer.kind === 'pods') {
-          if (peer.pods.includes(key)) return true;
+          if (sortedHas(peer.pods, key)) return true;
           if ((before && this.peerMatches(peer, before)) || (after && this.peerMatches(peer, after))) return true;
         } else if (egressNamed && (inBlock(before, peer.block) || inBlock(after, peer.block))) return true;
       }
