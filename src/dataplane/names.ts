@@ -37,7 +37,8 @@ const hashes = new LRUCache<string, string>({ max: 200_000 });
 export function hash16(identity: string): string {
   let h = hashes.get(identity);
   if (h === undefined) {
-    h = base32(createHash('sha256').update(identity, 'utf8').digest()).slice(0, 16);
+    // 16 base32 characters are the first 80 bits: encode just those 10 bytes.
+    h = base32(createHash('sha256').update(identity, 'utf8').digest().subarray(0, 10));
     hashes.set(identity, h);
   }
   return h;

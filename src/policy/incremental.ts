@@ -25,12 +25,61 @@ function sortedHas(sorted: readonly string[], key: string): boolean {
   return false;
 }
 
+/**
+ * The cluster's pod IP → pod key index, built from the store on first read. The agent's renders
+ * never read it (only the simulator, explain and trace do), so a node agent skips 50,000 entries.
+ * Kept current with the store once built, like the eager index it replaces.
+ */
+class LazyPodIPIndex implements ReadonlyMap<string, string> {
+  private m: Map<string, string> | undefined;
+  constructor(private readonly store: ClusterStore) {}
+  reset(): void {
+    this.m = undefined;
+  }
+  /** A pod holding these IPs changed. */
+  update(ips: Iterable<string>): void {
+    if (!this.m) return;
+    for (const ip of ips) {
+      const owner = this.store.podByIP(ip);
+      if (owner) this.m.set(ip, objectKey(owner));
+      else this.m.delete(ip);
+    }
+  }
+  private get map(): Map<string, string> {
+    return (this.m ??= podIPIndexOf(this.store.pods.values()));
+  }
+  get size(): number {
+    return this.map.size;
+  }
+  get(k: string): string | undefined {
+    return this.map.get(k);
+  }
+  has(k: string): boolean {
+    return this.map.has(k);
+  }
+  forEach(fn: (value: string, key: string, map: ReadonlyMap<string, string>) => void, thisArg?: unknown): void {
+    this.map.forEach((v, k) => fn.call(thisArg, v, k, this));
+  }
+  entries(): MapIterator<[string, string]> {
+    return this.map.entries();
+  }
+  keys(): MapIterator<string> {
+    return this.map.keys();
+  }
+  values(): MapIterator<string> {
+    return this.map.values();
+  }
+  [Symbol.iterator](): MapIterator<[string, string]> {
+    return this.map[Symbol.iterator]();
+  }
+}
+
 export class IncrementalCompiler {
   /** Compiled policies that select a local pod. */
   private readonly compiled = new Map<string, PlanPolicy>();
   private readonly dirty = new Set<string>();
   private everything = true;
-  private readonly podByIP = new Map<string, string>();
+  private readonly podByIP: LazyPodIPIndex;
   private namespaceLabels: Plan['namespaceLabels'] | undefined;
   /** Rebuilt only after a Node / Service change (renders reuse their sets while these stay the same arrays). */
   private nodes: Plan['nodes'] | undefined;
@@ -42,6 +91,7 @@ export class IncrementalCompiler {
     private readonly store: ClusterStore,
     private readonly node: string,
   ) {
+    this.podByIP = new LazyPodIPIndex(store);
     store.onChange((c) => this.onChange(c));
   }
 
@@ -104,11 +154,7 @@ export class IncrementalCompiler {
   }
 
   private reindexIPs(before: Pod | undefined, after: Pod | undefined): void {
-    for (const ip of new Set([...(before?.ips ?? []), ...(after?.ips ?? [])])) {
-      const owner = this.store.podByIP(ip);
-      if (owner) this.podByIP.set(ip, objectKey(owner));
-      else this.podByIP.delete(ip);
-    }
+    this.podByIP.update(new Set([...(before?.ips ?? []), ...(after?.ips ?? [])]));
   }
 
   private peerMatches(peer: PodPeer, pod: Pod): boolean {
@@ -148,8 +194,7 @@ export class IncrementalCompiler {
       // Only a policy in a namespace with a local pod can select one.
       const localNamespaces = new Set(this.store.podsOnNode(this.node).filter(isActionablePod).map((p) => p.namespace));
       ids = [...localNamespaces].flatMap((ns) => this.store.policiesInNamespace(ns).map(objectKey));
-      this.podByIP.clear();
-      podIPIndexOf(this.store.pods.values(), this.podByIP);
+      this.podByIP.reset();
       this.everything = false;
     } else ids = [...this.dirty];
     let n = 0;
