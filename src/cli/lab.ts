@@ -1,4 +1,5 @@
 // `podwall lab up|probe|down|run|list`: the real kernel as the judge.
+import { runFollower } from '../lab/follow.js';
 import type { Command } from 'commander';
 import { loadManifests } from '../cluster/manifests.js';
 import { declaredPorts, type MatrixJson } from '../sim/matrix.js';
@@ -58,6 +59,7 @@ export function register(program: Command): void {
       const format = outputFormat(o.output, ['table', 'json', 'html']);
       const ports = await portsFor(o.name, o.ports);
       const r = await wrap(() => labProbe(o.name, ports));
+      for (const w of r.warnings) progress(`warning: ${w}`);
       for (const s of r.skipped) progress(`skipped ${s}`);
       print(r.matrix, format);
     });
@@ -81,7 +83,8 @@ export function register(program: Command): void {
       const format = outputFormat(o.output, ['table', 'json', 'html']);
       const ports = portsOption(o.ports) ?? declaredPorts((await loadManifests([o.file])).store);
       try {
-        const up = await wrap(() => labUp({ dir: o.file, name: o.name, progress }));
+        // Nothing changes DIR between up and down here: no follower needed.
+        const up = await wrap(() => labUp({ dir: o.file, name: o.name, progress, follow: false }));
         for (const w of up.warnings) progress(`warning: ${w}`);
         const r = await wrap(() => labProbe(o.name, ports));
         for (const s of r.skipped) progress(`skipped ${s}`);
@@ -89,6 +92,13 @@ export function register(program: Command): void {
       } finally {
         await labDown(o.name).catch(() => {});
       }
+    });
+  lab
+    .command('follow', { hidden: true })
+    .description('(internal) the process `lab up` starts: attaches and detaches pods as DIR changes')
+    .option('--name <name>', 'lab name', DEFAULT_LAB_NAME)
+    .action(async (o: { name: string }) => {
+      await wrap(() => runFollower(o.name));
     });
   lab
     .command('list')

@@ -17,6 +17,7 @@ import { probeAll, probeAllDetailed, type ProbePair } from './probe.js';
 import { checkLabName, DEFAULT_LAB_NAME, labDir, readState, recordProcesses, type LabState } from './state.js';
 import { familyOf } from '../cluster/model.js';
 import { run } from './netns.js';
+import { readFollowerStatus } from './follow.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/podwall.js', import.meta.url));
 
@@ -33,7 +34,15 @@ function agentStatusFile(name: string, idx: number): string {
 }
 
 /** Builds the lab from the Nodes and Pods in `dir` and starts an agent per node that follows `dir`. */
-export async function labUp(o: { dir: string; name?: string; progress?: (s: string) => void; /** Start an agent per node (default true; tests may bring their own). */ agents?: boolean }): Promise<UpResult> {
+export async function labUp(o: {
+  dir: string;
+  name?: string;
+  progress?: (s: string) => void;
+  /** Start an agent per node (default true; tests may bring their own). */
+  agents?: boolean;
+  /** Start the follower that attaches and detaches pods as DIR changes (default true). */
+  follow?: boolean;
+}): Promise<UpResult> {
   requireRoot();
   const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
   const progress = o.progress ?? (() => {});
@@ -62,8 +71,46 @@ export async function labUp(o: { dir: string; name?: string; progress?: (s: stri
     if (child.pid === undefined) throw new LabError(`could not start the agent for node ${node.name}`);
     records.push({ pid: child.pid, ns: node.ns, role: 'agent', owner: node.name });
   }
-  const final = recordProcesses(name, records);
+  let final = recordProcesses(name, records);
+  if (o.follow !== false) {
+    progress('starting the follower (pods added to or removed from DIR get attached or detached)');
+    await startFollower(name);
+    const st = readState(name);
+    if (st.ok) final = st.state;
+  }
   return { state: final, skippedPorts: servers.skipped, warnings };
+}
+
+/** Starts `podwall lab follow` detached; resolves once it recorded itself and synced DIR once. */
+function startFollower(name: string, timeoutMs = 30_000): Promise<void> {
+  const log = openSync(join(labDir(name), 'follower.log'), 'a');
+  const child = spawn(process.execPath, ['--enable-source-maps', BIN, 'lab', 'follow', '--name', name], { detached: true, stdio: ['ignore', 'pipe', log] });
+  closeSync(log);
+  return new Promise((resolveP, reject) => {
+    let out = '';
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      child.stdout!.removeAllListeners('data');
+      child.stdout!.destroy();
+      child.removeAllListeners('exit');
+      child.unref();
+      if (err) {
+        try {
+          if (child.pid) process.kill(child.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        reject(err);
+      } else resolveP();
+    };
+    const timer = setTimeout(() => done(new LabError(`the lab's follower did not start within ${timeoutMs / 1000}s (log: ${join(labDir(name), 'follower.log')})`)), timeoutMs);
+    child.on('error', (e) => done(new LabError(`cannot start the lab's follower: ${e.message}`)));
+    child.on('exit', (code, sig) => done(new LabError(`the lab's follower exited (${sig ?? code}) before it was ready (log: ${join(labDir(name), 'follower.log')})`)));
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (/^ready$/m.test(out)) done();
+    });
+  });
 }
 
 interface AgentStatus {
@@ -79,6 +126,7 @@ export async function waitForAgents(name: string, timeoutMs = 60_000): Promise<v
   const dir = st.state.inputDir;
   if (!dir) throw new LabError(`lab ${JSON.stringify(name)} was not built from a directory`);
   const deadline = Date.now() + timeoutMs;
+  const following = st.state.pids.some((p) => p.role === 'follower');
   for (;;) {
     const want = await digestDir(dir);
     const statuses = st.state.nodes.map((n) => {
@@ -89,9 +137,13 @@ export async function waitForAgents(name: string, timeoutMs = 60_000): Promise<v
         return undefined; // being replaced
       }
     });
-    if (statuses.every((s) => s?.manifestsDigest === want)) return;
+    // The follower (when the lab has one) must have attached and detached pods for these contents too.
+    const fol = following ? readFollowerStatus(name) : undefined;
+    const followerOk = !following || fol?.digest === want;
+    if (statuses.every((s) => s?.manifestsDigest === want) && followerOk) return;
     if (Date.now() > deadline) {
-      const behind = st.state.nodes.filter((_, i) => statuses[i]?.manifestsDigest !== want).map((n, i) => `${n.name}${statuses[i]?.lastError ? ` (${statuses[i]!.lastError})` : ''}`);
+      const behind = st.state.nodes.flatMap((n, i) => (statuses[i]?.manifestsDigest !== want ? [`${n.name}${statuses[i]?.lastError ? ` (${statuses[i]!.lastError})` : ''}`] : []));
+      if (!followerOk) behind.push(`the follower${fol?.error ? ` (${fol.error})` : ''}`);
       throw new LabError(`agents did not apply the current manifests within ${timeoutMs / 1000}s: ${behind.join(', ')} (logs in ${labDir(name)})`);
     }
     await new Promise((r) => setTimeout(r, 20));
@@ -99,7 +151,7 @@ export async function waitForAgents(name: string, timeoutMs = 60_000): Promise<v
 }
 
 /** Probes every ordered pair of the lab's pods on the given ports; the matrix JSON shape. */
-export async function labProbe(name: string, ports: readonly ProbePort[], opts: { timeoutMs?: number } = {}): Promise<{ matrix: MatrixJson; skipped: string[] }> {
+export async function labProbe(name: string, ports: readonly ProbePort[], opts: { timeoutMs?: number } = {}): Promise<{ matrix: MatrixJson; skipped: string[]; warnings: string[] }> {
   requireRoot();
   await waitForAgents(name);
   const st = readState(name);
@@ -137,7 +189,7 @@ export async function labProbe(name: string, ports: readonly ProbePort[], opts: 
     const [pi, from, to] = index[i]!;
     matrix.probes[pi]!.allowed[from]![to] = ok;
   });
-  return { matrix, skipped };
+  return { matrix, skipped, warnings: readFollowerStatus(name)?.warnings ?? [] };
 }
 
 /**

@@ -1,6 +1,7 @@
 // The lab's state on disk: `<labs dir>/<name>/state.json`, labs dir `/run/podwall/labs` unless
 // PODWALL_LAB_DIR says otherwise. Written atomically (temp file + rename), so a crash leaves either the
 // old or the new state. Teardown never depends on it: namespaces are found by their `pwl-<name>-` names.
+import type { ContainerPort } from '../cluster/model.js';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { procStartTime } from './netns.js';
@@ -44,6 +45,8 @@ export interface PodState {
   allocatedIPs: string[];
   /** Host-side veth name in the node namespace. */
   hostVeth: string;
+  /** The container ports its server serves (to notice a change). */
+  ports?: ContainerPort[];
 }
 
 export interface ProcessState {

@@ -553,7 +553,7 @@ export function stateFromPlan(plan: TopologyPlan): LabState {
     fabricNs: plan.fabricNs,
     namespaces: [plan.fabricNs, ...plan.nodes.map((n) => n.ns), ...plan.pods.map((p) => p.ns)],
     nodes: plan.nodes.map((n) => ({ idx: n.idx, name: n.name, ns: n.ns, podCIDRs: n.podCIDRs, gateways: n.gateways.map((g) => g.ip), nodeIPs: n.nodeIPs.map((a) => a.ip) })),
-    pods: plan.pods.map((p) => ({ idx: p.idx, key: p.key, namespace: p.namespace, name: p.name, node: p.node, ns: p.ns, ips: p.ips, allocatedIPs: p.allocatedIPs, hostVeth: p.hostVeth })),
+    pods: plan.pods.map((p) => ({ idx: p.idx, key: p.key, namespace: p.namespace, name: p.name, node: p.node, ns: p.ns, ips: p.ips, allocatedIPs: p.allocatedIPs, hostVeth: p.hostVeth, ports: p.ports })),
     pids: [],
     warnings: plan.warnings,
   };
@@ -623,6 +623,11 @@ export async function teardownTopology(labName: string): Promise<TeardownResult>
   requireRoot(`lab ${labName}`);
   const lab = checkLabName(labName);
   const st = readState(lab);
+  // The follower first: it creates namespaces, and must not add one after they are listed.
+  if (st.ok) {
+    const followers = st.state.pids.filter((p) => p.role === 'follower' && Number.isInteger(p.pid) && p.pid > 1 && p.pid !== process.pid && alive(p.pid) && p.startTime !== undefined && procStartTime(p.pid) === p.startTime);
+    if (followers.length) await killAndWait(followers.map((p) => p.pid));
+  }
   const all = await listNetns();
   const names = new Set(all.filter((ns) => labOfNamespace(ns) === lab));
   if (st.ok) for (const ns of st.state.namespaces) if (all.includes(ns)) names.add(ns);
