@@ -191,6 +191,8 @@ async function run(args: Args): Promise<Record<string, unknown>> {
       podwallCpuMs: ms((cpu.user + cpu.system) / 1000),
       applyMs: ms(applyMs),
       kernelMs: ms(coldKernel),
+      kernelIpsetMs: ms(cold.timings.ipset ?? 0),
+      kernelIptablesMs: ms((cold.timings.iptablesV4 ?? 0) + (cold.timings.iptablesV6 ?? 0)),
       ownToKernelRatio: coldKernel > 0 ? Math.round((ownCpu / coldKernel) * 1000) / 1000 : null,
       ...counts,
     },
@@ -211,7 +213,7 @@ function table(r: Record<string, unknown>): string {
   lines.push('');
   lines.push('cold start');
   lines.push(`  compile ${c.compileMs} ms · render ${c.renderMs} ms · diff ${c.diffMs} ms  →  podwall CPU ${ms(c.compileMs! + c.renderMs! + c.diffMs!)} ms`);
-  lines.push(`  kernel apply ${c.applyMs} ms (kernel floor: restore calls ${c.kernelMs} ms)  ·  own/kernel = ${c.ownToKernelRatio}`);
+  lines.push(`  kernel apply ${c.applyMs} ms (kernel floor: restore calls ${c.kernelMs} ms = ipset ${c.kernelIpsetMs} + iptables ${c.kernelIptablesMs})  ·  own/kernel = ${c.ownToKernelRatio}`);
   lines.push(`  wrote ${c.chains} chains, ${c.rules} rules, ${c.sets} sets, ${c.members} members (${c.ipsetLines} ipset + ${c.iptablesLines} iptables lines)`);
   lines.push(`  peak RSS ${r.peakRssMB} MB`);
   lines.push('');

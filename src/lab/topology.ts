@@ -528,7 +528,10 @@ export function requireRoot(what = 'the lab'): void {
   if (process.getuid?.() !== 0) throw new Error(`${what} needs root: it creates network namespaces (run as root, e.g. with sudo)`);
 }
 
-const NODE_SYSCTLS = ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1'];
+// ICMP rate limiting off in the nodes: a REJECT answers with an ICMP error, and the kernel's default
+// per-destination limit (a burst of 6, then one per second) would turn most of a probe round's
+// denials into timeouts instead of immediate refusals.
+const NODE_SYSCTLS = ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1', 'net.ipv4.icmp_ratelimit=0', 'net.ipv6.icmp.ratelimit=0'];
 
 async function nodeSysctls(ns: string): Promise<void> {
   const set = () => run('sysctl', ['-q', '-w', ...NODE_SYSCTLS], { ns, allowFail: true });

@@ -13,6 +13,7 @@ import { diffMatrices, LAB_PORTS } from '../support/expectations.js';
 import { labDown, labProbe, labUp } from '../../src/lab/lab.js';
 import { readState } from '../../src/lab/state.js';
 import { alive, listNetns } from '../../src/lab/netns.js';
+import { probeAllDetailed } from '../../src/lab/probe.js';
 import { loadManifests } from '../../src/cluster/manifests.js';
 import { computeMatrix } from '../../src/sim/matrix.js';
 
@@ -79,6 +80,12 @@ test.serial('pods added to and removed from DIR are attached, enforced and detac
   if (!st3.ok) throw new Error(st3.error);
   const d2 = st3.state.pods.find((p) => p.key === 'x/d')!;
   t.true(d2.idx > d.idx, 'indexes are never reused');
+
+  // A burst of denials from one pod is refused at once, every one of them (the nodes do not rate-limit
+  // the REJECTs' ICMP errors; with the kernel's default only 6 would be, the rest would time out).
+  const from = st3.state.pods.find((p) => p.key === 'z/e')!.ns;
+  const burst = await probeAllDetailed(Array.from({ length: 30 }, (_, i) => ({ fromNs: from, toIp: '10.244.1.10', port: 80 + i, protocol: 'TCP' as const })), { timeoutMs: 3000 });
+  t.deepEqual([...new Set(burst.map((r) => r.error))], ['ECONNREFUSED'], 'every denial refused');
 
   const followers = st3.state.pids.filter((p) => p.role === 'follower').map((p) => p.pid);
   const r = await labDown(name);
