@@ -60,7 +60,11 @@ export interface PodChanges {
 }
 
 const famOf = (ip: string): Family => (ip.includes(':') ? 'ipv6' : 'ipv4');
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+const sameList = (a: readonly string[], b: readonly string[]) => {
+  if (a.length !== b.length) return false;
+  const sb = [...b].sort();
+  return [...a].sort().every((x, i) => x === sb[i]);
+};
 const portsKey = (ps: readonly ContainerPort[] | undefined) => JSON.stringify([...(ps ?? [])].map((p) => `${p.port}/${p.protocol}/${p.name ?? ''}`).sort());
 
 function nodeCidrs(n: NodeState): Cidr[] {
