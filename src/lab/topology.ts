@@ -528,10 +528,22 @@ export function requireRoot(what = 'the lab'): void {
   if (process.getuid?.() !== 0) throw new Error(`${what} needs root: it creates network namespaces (run as root, e.g. with sudo)`);
 }
 
-// ICMP rate limiting off in the nodes: a REJECT answers with an ICMP error, and the kernel's default
-// per-destination limit (a burst of 6, then one per second) would turn most of a probe round's
-// denials into timeouts instead of immediate refusals.
-const NODE_SYSCTLS = ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1', 'net.ipv4.icmp_ratelimit=0', 'net.ipv6.icmp.ratelimit=0'];
+// No rate limit on the nodes' destination-unreachable errors. A REJECT answers with an ICMP
+// port-unreachable, and the kernel limits those twice: per destination (`icmp_ratelimit`: a burst of
+// 6, then one per second) and per namespace (`icmp_msgs_per_sec` 1000, `icmp_msgs_burst` 50). Either
+// turns most denials of a probe round (or of a burst from one pod) into timeouts instead of immediate
+// refusals. Taking the type out of the rate mask (IPv4 type 3: 6168 → 6160; IPv6 type 1) exempts it
+// from both; the per-destination limit is switched off as well. All of these are per namespace.
+const NODE_SYSCTLS = [
+  'net.ipv4.ip_forward=1',
+  'net.ipv6.conf.all.forwarding=1',
+  'net.bridge.bridge-nf-call-iptables=1',
+  'net.bridge.bridge-nf-call-ip6tables=1',
+  'net.ipv4.icmp_ratelimit=0',
+  'net.ipv6.icmp.ratelimit=0',
+  'net.ipv4.icmp_ratemask=6160',
+  'net.ipv6.icmp.ratemask=0,3-127',
+];
 
 async function nodeSysctls(ns: string): Promise<void> {
   const set = () => run('sysctl', ['-q', '-w', ...NODE_SYSCTLS], { ns, allowFail: true });
