@@ -316,8 +316,15 @@ export async function syncPods(name: string, store: ClusterStore): Promise<SyncR
       const cmds = attachCommands(view, pod);
       // Node side first (the veth is created there), then the pod, then its neighbours.
       const order = [state.nodes.find((n) => n.idx === pod.nodeIdx)!.ns, pod.ns];
-      for (const ns of order) if (cmds.perNs.has(ns)) await ipBatch(cmds.perNs.get(ns)!, { ns });
-      for (const [ns, list] of cmds.perNs) if (!order.includes(ns)) await ipBatch(list, { ns });
+      try {
+        for (const ns of order) if (cmds.perNs.has(ns)) await ipBatch(cmds.perNs.get(ns)!, { ns });
+        for (const [ns, list] of cmds.perNs) if (!order.includes(ns)) await ipBatch(list, { ns });
+      } catch (e) {
+        // A half-attached pod is not left behind (its veth goes with its namespace); the next
+        // attempt gives it a fresh index.
+        await ipBatch([['netns', 'del', pod.ns]], { force: true }).catch(() => undefined);
+        throw new Error(`attaching pod ${pod.key}: ${(e as Error).message}`);
+      }
       const ps: PodState = { idx: pod.idx, key: pod.key, namespace: pod.namespace, name: pod.name, node: pod.node, ns: pod.ns, ips: pod.ips, allocatedIPs: pod.allocatedIPs, hostVeth: pod.hostVeth, ports: pod.ports };
       state.pods.push(ps);
       updateState(name, (s) => {
@@ -344,7 +351,13 @@ export async function runFollower(name: string, out: (line: string) => void = (l
   const store = new ClusterStore();
   let chain: Promise<void> = Promise.resolve();
   let stopping = false;
+  // A failed sync is published (probe reports it) and tried again, 1 s, 2 s, ... 30 s later; any
+  // change of DIR tries at once.
+  let retry: NodeJS.Timeout | undefined;
+  let backoffMs = 1000;
   const sync = (digest: string) => {
+    if (retry) clearTimeout(retry);
+    retry = undefined;
     chain = chain.then(async () => {
       if (stopping) return;
       const status: FollowerStatus = { digest, pods: 0, added: [], removed: [], warnings: [], at: new Date().toISOString() };
@@ -358,6 +371,12 @@ export async function runFollower(name: string, out: (line: string) => void = (l
       if (!now.ok) return stop();
       status.pods = now.state.pods.length;
       writeFollowerStatus(name, status);
+      if (status.error === undefined) backoffMs = 1000;
+      else if (!stopping && source.digest === digest) {
+        process.stderr.write(`${status.at} sync failed (again in ${backoffMs / 1000}s): ${status.error}\n`);
+        retry = setTimeout(() => void sync(source.digest), backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+      }
     });
     return chain;
   };
@@ -371,6 +390,7 @@ export async function runFollower(name: string, out: (line: string) => void = (l
     if (stopping) return;
     stopping = true;
     clearInterval(watchdog);
+    if (retry) clearTimeout(retry);
     source.stop();
     resolveDone();
   }

@@ -16,7 +16,7 @@ import { startServers, type SkippedPort } from './servers.js';
 import { probeAll, probeAllDetailed, type ProbePair } from './probe.js';
 import { checkLabName, DEFAULT_LAB_NAME, labDir, readState, recordProcesses, type LabState } from './state.js';
 import { familyOf } from '../cluster/model.js';
-import { run } from './netns.js';
+import { alive, procStartTime, run } from './netns.js';
 import { readFollowerStatus } from './follow.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/podwall.js', import.meta.url));
@@ -126,8 +126,14 @@ export async function waitForAgents(name: string, timeoutMs = 60_000): Promise<v
   const dir = st.state.inputDir;
   if (!dir) throw new LabError(`lab ${JSON.stringify(name)} was not built from a directory`);
   const deadline = Date.now() + timeoutMs;
-  const following = st.state.pids.some((p) => p.role === 'follower');
+  const follower = st.state.pids.find((p) => p.role === 'follower');
+  const following = follower !== undefined;
+  const followerLog = join(labDir(name), 'follower.log');
   for (;;) {
+    // Without its follower the lab would silently keep the pods it had: say so at once.
+    if (follower && !(alive(follower.pid) && (follower.startTime === undefined || procStartTime(follower.pid) === follower.startTime))) {
+      throw new LabError(`lab ${JSON.stringify(name)}: its follower (pid ${follower.pid}) is not running, so pods added to or removed from ${dir} are not followed (log: ${followerLog}); rebuild the lab (lab down, lab up)`);
+    }
     const want = await digestDir(dir);
     const statuses = st.state.nodes.map((n) => {
       const f = agentStatusFile(name, n.idx);
@@ -140,11 +146,14 @@ export async function waitForAgents(name: string, timeoutMs = 60_000): Promise<v
     // The follower (when the lab has one) must have attached and detached pods for these contents too.
     const fol = following ? readFollowerStatus(name) : undefined;
     const followerOk = !following || fol?.digest === want;
+    if (followerOk && fol?.error !== undefined) {
+      throw new LabError(`lab ${JSON.stringify(name)}: the follower could not attach or detach pods for the current contents of ${dir}: ${fol.error} (it tries again; log: ${followerLog})`);
+    }
     if (statuses.every((s) => s?.manifestsDigest === want) && followerOk) return;
     if (Date.now() > deadline) {
-      const behind = st.state.nodes.flatMap((n, i) => (statuses[i]?.manifestsDigest !== want ? [`${n.name}${statuses[i]?.lastError ? ` (${statuses[i]!.lastError})` : ''}`] : []));
-      if (!followerOk) behind.push(`the follower${fol?.error ? ` (${fol.error})` : ''}`);
-      throw new LabError(`agents did not apply the current manifests within ${timeoutMs / 1000}s: ${behind.join(', ')} (logs in ${labDir(name)})`);
+      const behind = st.state.nodes.flatMap((n, i) => (statuses[i]?.manifestsDigest !== want ? [`the agent of ${n.name}${statuses[i]?.lastError ? ` (${statuses[i]!.lastError})` : ''}`] : []));
+      if (!followerOk) behind.push('the follower');
+      throw new LabError(`lab ${JSON.stringify(name)}: the current contents of ${dir} were not applied within ${timeoutMs / 1000}s by ${behind.join(', ')} (logs in ${labDir(name)})`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -3,16 +3,17 @@
 // see it (the follower publishes the digest it built for, and probe waits for it). After lab down no
 // namespace, server, agent or follower is left.
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { conformanceObjects, policy, writeManifests, type Raw } from '../support/conformance.js';
 import { extraPod } from '../support/scenarios.js';
 import { diffMatrices, LAB_PORTS } from '../support/expectations.js';
-import { labDown, labProbe, labUp } from '../../src/lab/lab.js';
+import { LabError, labDown, labProbe, labUp } from '../../src/lab/lab.js';
+import { followerStatusFile, readFollowerStatus } from '../../src/lab/follow.js';
 import { readState } from '../../src/lab/state.js';
-import { alive, listNetns } from '../../src/lab/netns.js';
+import { alive, killAndWait, listNetns } from '../../src/lab/netns.js';
 import { probeAllDetailed } from '../../src/lab/probe.js';
 import { loadManifests } from '../../src/cluster/manifests.js';
 import { computeMatrix } from '../../src/sim/matrix.js';
@@ -91,7 +92,13 @@ test.serial('pods added to and removed from DIR are attached, enforced and detac
   );
   t.deepEqual([...new Set(burst.map((r) => r.error))], ['ECONNREFUSED'], 'every denial refused');
 
+  // A follower that failed for the current contents of DIR, or that is gone, stops a probe at once
+  // with a clear error (never a matrix of the pods it had).
+  writeFileSync(followerStatusFile(name), JSON.stringify({ ...readFollowerStatus(name)!, error: 'injected failure' }));
+  await t.throwsAsync(labProbe(name, LAB_PORTS), { instanceOf: LabError, message: /follower could not attach or detach pods .*injected failure/ });
   const followers = st3.state.pids.filter((p) => p.role === 'follower').map((p) => p.pid);
+  t.deepEqual(await killAndWait(followers), []);
+  await t.throwsAsync(labProbe(name, LAB_PORTS), { instanceOf: LabError, message: /its follower \(pid \d+\) is not running/ });
   const r = await labDown(name);
   t.deepEqual(r.problems, []);
   t.deepEqual(await labNamespaces(), []);
