@@ -8,11 +8,11 @@
 // Existing pods keep their index, namespace, MACs and addresses; indexes are never reused.
 import { writeFileSync, renameSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { objectKey, type ContainerPort, type Family } from '../cluster/model.js';
+import type { ContainerPort, Family } from '../cluster/model.js';
 import { ClusterStore } from '../cluster/store.js';
 import { ManifestSource } from '../cluster/manifest-source.js';
-import { bitsOf, cidrContainsIP, formatIP, parseCIDR, parseIP, type Cidr } from '../policy/ipblock.js';
-import { BRIDGE, labMac, MAC_KIND, NODE_LINK, planTopology, podHostVeth, podNsName, POD_LINK, type PodPlan } from './topology.js';
+import { bitsOf, cidrContainsIP, formatCIDR, formatIP, parseCIDR, parseIP, type Cidr } from '../policy/ipblock.js';
+import { BRIDGE, labMac, MAC_KIND, NODE_LINK, planTopology, podHostVeth, podNsName, POD_LINK, type PodPlan, type TopologyPlan } from './topology.js';
 import { ipBatch, killAndWait, netnsPids, run } from './netns.js';
 import { labDir, readState, recordProcesses, updateState, type LabState, type NodeState, type PodState } from './state.js';
 import { startServers } from './servers.js';
@@ -65,6 +65,10 @@ const sameList = (a: readonly string[], b: readonly string[]) => {
   const sb = [...b].sort();
   return [...a].sort().every((x, i) => x === sb[i]);
 };
+const canon = (ip: string) => {
+  const x = parseIP(ip);
+  return x ? formatIP(x.family, x.value) : ip;
+};
 const portsKey = (ps: readonly ContainerPort[] | undefined) => JSON.stringify([...(ps ?? [])].map((p) => `${p.port}/${p.protocol}/${p.name ?? ''}`).sort());
 
 function nodeCidrs(n: NodeState): Cidr[] {
@@ -82,49 +86,66 @@ export function isOffLink(node: NodeState, ip: string): boolean {
 
 /**
  * What must change in a running lab for it to hold the pods of `desired` (a plan of the directory's
- * current contents). Existing pods that did not change stay as they are.
+ * current contents). Existing pods that did not change stay as they are. Addresses follow lab up's
+ * rules: a pod's own status IPs (the first of each of the lab's families) unless another pod holds
+ * one or it is a gateway, node, network or broadcast address; else, and for pods without, a free one
+ * of its node. A pod on a substitute address is attached again with its own once that is free.
  */
-export function planPodChanges(
-  state: LabState,
-  desired: ReturnType<typeof planTopology>,
-  nextIdx: number,
-  /** Each pod's own status IPs as the manifests give them (the plan may have moved a clashing one). */
-  statusIPs: ReadonlyMap<string, readonly string[]> = new Map(),
-): PodChanges {
+export function planPodChanges(state: LabState, desired: TopologyPlan, nextIdx: number): PodChanges {
   const warnings: string[] = [];
   const nodes = new Map(state.nodes.map((n) => [n.name, n]));
   const current = new Map(state.pods.map((p) => [p.key, p]));
+  // The lab's families are fixed at lab up (the nodes' pod CIDRs), whatever DIR holds now.
+  const families = (['ipv4', 'ipv6'] as Family[]).filter((f) => state.nodes.some((n) => nodeCidrs(n).some((c) => c.family === f)));
+  // A pod without a nodeName goes where lab up put such pods: the lab's first node.
+  const placed = new Set(desired.placements.map((x) => x.pod));
   const want = new Map<string, PodPlan>();
-  for (const p of desired.pods) {
+  for (const d of desired.pods) {
+    const p = placed.has(d.key) && state.nodes.length > 0 ? { ...d, node: state.nodes[0]!.name } : d;
     if (!nodes.has(p.node)) {
       warnings.push(`pod ${p.key}: node ${JSON.stringify(p.node)} is not in the lab (nodes are fixed at lab up): not attached; rebuild the lab to add nodes`);
       continue;
     }
     want.set(p.key, p);
   }
-  const canon = (ip: string) => {
-    const x = parseIP(ip);
-    return x ? formatIP(x.family, x.value) : ip;
-  };
-  const ownIPs = (p: { key: string; ips: string[]; allocatedIPs: string[] }, fromManifest: boolean) =>
-    fromManifest && statusIPs.has(p.key) ? statusIPs.get(p.key)!.map(canon) : p.ips.filter((ip) => !p.allocatedIPs.includes(ip));
-  const remove: PodState[] = [];
-  for (const cur of state.pods) {
-    const w = want.get(cur.key);
-    if (!w) remove.push(cur);
-    else if (w.node !== cur.node || !sameList(ownIPs(w, true), ownIPs(cur, false)) || (cur.ports !== undefined && portsKey(w.ports) !== portsKey(cur.ports))) remove.push(cur);
-  }
-  const removed = new Set(remove.map((p) => p.key));
-  const used = new Set<string>();
-  for (const p of state.pods) if (!removed.has(p.key)) for (const ip of p.ips) used.add(ip);
+  // What a pod asks for (its manifest), and what an attached pod was attached for.
+  const asksFor = (p: PodPlan) => p.requestedIPs.filter((ip) => families.includes(famOf(ip)));
+  const attachedFor = (p: PodState) => p.requestedIPs?.filter((ip) => families.includes(famOf(ip))) ?? p.ips.filter((ip) => !p.allocatedIPs.includes(ip));
+
+  // As at lab up: gateways, node addresses, and each IPv4 pod CIDR's network and broadcast address.
   const reserved = new Set<string>();
   for (const n of state.nodes) {
-    for (const g of n.gateways) reserved.add(g);
-    for (const a of n.nodeIPs) reserved.add(a);
+    for (const g of n.gateways) reserved.add(canon(g));
+    for (const a of n.nodeIPs) reserved.add(canon(a));
+    for (const c of nodeCidrs(n)) {
+      reserved.add(formatIP(c.family, c.addr));
+      if (c.family === 'ipv4') reserved.add(formatIP('ipv4', c.addr + (1n << BigInt(32 - c.prefix)) - 1n));
+    }
   }
+
+  const remove: PodState[] = [];
+  const kept: PodState[] = [];
+  for (const cur of state.pods) {
+    const w = want.get(cur.key);
+    if (!w || w.node !== cur.node || !sameList(asksFor(w), attachedFor(cur)) || (cur.ports !== undefined && portsKey(w.ports) !== portsKey(cur.ports))) remove.push(cur);
+    else kept.push(cur);
+  }
+  // A kept pod on a substitute address gets its own back once no other pod holds it.
+  const holders = new Map<string, string>();
+  for (const p of kept) for (const ip of p.ips) holders.set(ip, p.key);
+  for (const cur of [...kept]) {
+    const asked = asksFor(want.get(cur.key)!);
+    const missing = asked.filter((ip) => !cur.ips.includes(ip));
+    if (missing.length > 0 && missing.every((ip) => !reserved.has(ip) && (holders.get(ip) ?? cur.key) === cur.key)) {
+      remove.push(cur);
+      kept.splice(kept.indexOf(cur), 1);
+      for (const ip of cur.ips) holders.delete(ip);
+    }
+  }
+  const used = new Set(holders.keys());
   // Addresses other pods ask for by status IP: not handed out to an IP-less pod.
   const asked = new Set<string>();
-  for (const p of want.values()) for (const ip of ownIPs(p, true)) asked.add(ip);
+  for (const p of want.values()) for (const ip of asksFor(p)) asked.add(ip);
 
   const allocate = (node: NodeState, family: Family): string | undefined => {
     const c = nodeCidrs(node).find((x) => x.family === family);
@@ -138,16 +159,20 @@ export function planPodChanges(
     return undefined;
   };
 
+  const inputWarnings = new Map<string, string[]>();
+  for (const w of desired.podInputWarnings) inputWarnings.set(w.pod, [...(inputWarnings.get(w.pod) ?? []), w.text]);
+  const keptKeys = new Set(kept.map((p) => p.key));
   const add: PodPlan[] = [];
   let idx = nextIdx;
   for (const p of [...want.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    if (current.has(p.key) && !removed.has(p.key)) continue;
+    if (keptKeys.has(p.key)) continue;
     const node = nodes.get(p.node)!;
+    warnings.push(...(inputWarnings.get(p.key) ?? []));
+    for (const ip of p.requestedIPs) if (!families.includes(famOf(ip))) warnings.push(`pod ${p.key}: IP ${ip} is ${famOf(ip) === 'ipv6' ? 'IPv6' : 'IPv4'}, which the lab does not have (its families are fixed at lab up), ignored`);
     const addrs: PodPlan['addrs'] = [];
     const allocated: string[] = [];
-    // The pod's own IPs (as the manifests give them) where free, else one allocated per lab family.
-    const own = ownIPs(p, true).filter((ip) => desired.families.includes(famOf(ip)));
-    const wanted = own.length > 0 ? own.map((ip) => ({ family: famOf(ip), ip, own: true })) : p.addrs.map((a) => ({ family: a.family, ip: '', own: false }));
+    const own = asksFor(p);
+    const wanted = own.length > 0 ? own.map((ip) => ({ family: famOf(ip), ip, own: true })) : families.map((family) => ({ family, ip: '', own: false }));
     for (const a of wanted) {
       let ip = a.ip;
       const own = a.own;
@@ -159,7 +184,7 @@ export function planPodChanges(
         }
         warnings.push(
           own
-            ? `pod ${p.key}: IP ${ip} is already used in the lab; the lab gives it ${fresh}`
+            ? `pod ${p.key}: IP ${ip} ${used.has(ip) ? 'is already used in the lab' : 'is a gateway, node or network address in the lab'}; the lab gives it ${fresh}`
             : `pod ${p.key}: no status.podIP; the lab gives it ${fresh}, but the agents (which read the manifests) do not know that address: give pods an IP in the manifests for a faithful lab`,
         );
         ip = fresh;
@@ -168,6 +193,7 @@ export function planPodChanges(
       used.add(ip);
       const offLink = isOffLink(node, ip);
       const cidr = nodeCidrs(node).find((c) => c.family === a.family);
+      if (offLink) warnings.push(`pod ${p.key}: IP ${ip} is outside node ${node.name}'s pod CIDR${cidr ? ` ${formatCIDR(cidr)}` : 's'}; attached with a host route (traffic to it is routed, not bridged)`);
       addrs.push({ family: a.family, ip, prefix: offLink || !cidr ? bitsOf(a.family) : cidr.prefix, offLink });
     }
     if (addrs.length === 0) {
@@ -175,11 +201,10 @@ export function planPodChanges(
       continue;
     }
     const i = idx++;
-    const nodeIdx = node.idx;
     add.push({
       ...p,
       idx: i,
-      nodeIdx,
+      nodeIdx: node.idx,
       ns: podNsName(state.name, i),
       hostVeth: podHostVeth(i),
       mac: labMac(state.name, MAC_KIND.podEth, i),
@@ -187,9 +212,29 @@ export function planPodChanges(
       addrs,
       ips: addrs.map((a) => a.ip),
       allocatedIPs: allocated,
+      requestedIPs: own,
     });
   }
   return { add, remove, warnings };
+}
+
+/**
+ * What stays true of attached pods on addresses the lab chose (said again after every change, as
+ * `lab probe` prints the follower's warnings): the agents, reading the manifests, do not know them.
+ */
+export function standingWarnings(pods: readonly PodState[]): string[] {
+  const out: string[] = [];
+  for (const p of pods) {
+    if (p.allocatedIPs.length === 0) continue;
+    const asked = p.requestedIPs ?? p.ips.filter((ip) => !p.allocatedIPs.includes(ip));
+    const gave = p.allocatedIPs.join(', ');
+    out.push(
+      asked.length === 0
+        ? `pod ${p.key}: no status.podIP; the lab gave it ${gave}, but the agents (which read the manifests) do not know that address: give pods an IP in the manifests for a faithful lab`
+        : `pod ${p.key}: its IP ${asked.filter((ip) => !p.ips.includes(ip)).join(', ')} cannot be used in the lab (another pod holds it, or it is a gateway, node or network address), so it runs on ${gave}, which the agents (which read the manifests) do not know`,
+    );
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,8 +329,9 @@ export async function syncPods(name: string, store: ClusterStore): Promise<SyncR
   const desired = planTopology({ nodes: [...store.nodes.values()], pods: [...store.pods.values()], labName: name });
   // Indexes (namespace names, MACs) are never reused within a lab.
   const nextIdx = Math.max(0, ...state.pods.map((p) => p.idx + 1), Number(state.extra?.podIndexesUsed ?? 0) || 0);
-  const ch = planPodChanges(state, desired, nextIdx, new Map([...store.pods.values()].map((p) => [objectKey(p), p.ips])));
-  const res: SyncResult = { added: [], removed: [], warnings: ch.warnings };
+  const ch = planPodChanges(state, desired, nextIdx);
+  const changing = new Set([...ch.add, ...ch.remove].map((p) => p.key));
+  const res: SyncResult = { added: [], removed: [], warnings: [...standingWarnings(state.pods.filter((p) => !changing.has(p.key))), ...ch.warnings] };
   if (ch.add.length === 0 && ch.remove.length === 0) return res;
 
   // Detach first (a readdressed pod is removed, then added).
@@ -325,7 +371,7 @@ export async function syncPods(name: string, store: ClusterStore): Promise<SyncR
         await ipBatch([['netns', 'del', pod.ns]], { force: true }).catch(() => undefined);
         throw new Error(`attaching pod ${pod.key}: ${(e as Error).message}`);
       }
-      const ps: PodState = { idx: pod.idx, key: pod.key, namespace: pod.namespace, name: pod.name, node: pod.node, ns: pod.ns, ips: pod.ips, allocatedIPs: pod.allocatedIPs, hostVeth: pod.hostVeth, ports: pod.ports };
+      const ps: PodState = { idx: pod.idx, key: pod.key, namespace: pod.namespace, name: pod.name, node: pod.node, ns: pod.ns, ips: pod.ips, allocatedIPs: pod.allocatedIPs, requestedIPs: pod.requestedIPs, hostVeth: pod.hostVeth, ports: pod.ports };
       state.pods.push(ps);
       updateState(name, (s) => {
         s.pods = [...state.pods].sort((a, b) => a.idx - b.idx);

@@ -43,6 +43,8 @@ export interface PodState {
   ips: string[];
   /** IPs the lab chose because the pod had none (or a conflicting one). */
   allocatedIPs: string[];
+  /** The status IPs its manifest gave when it was attached (absent in older states: `ips` minus `allocatedIPs`). */
+  requestedIPs?: string[];
   /** Host-side veth name in the node namespace. */
   hostVeth: string;
   /** The container ports its server serves (to notice a change). */

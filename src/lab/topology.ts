@@ -92,6 +92,8 @@ export interface PodPlan {
   /** All IPs of the pod in the lab (status IPs kept, allocated ones added). */
   ips: string[];
   allocatedIPs: string[];
+  /** The pod's own status IPs the lab took into account (valid, the first of each lab family). */
+  requestedIPs: string[];
   ports: ContainerPort[];
 }
 
@@ -108,6 +110,8 @@ export interface TopologyPlan {
   /** Pods without (a known) nodeName placed on a node by the lab (tell the simulator). */
   placements: { pod: string; node: string }[];
   warnings: string[];
+  /** The warnings about a pod's own status IPs (not an IP, a second of a family), by pod. */
+  podInputWarnings: { pod: string; text: string }[];
   inputDir?: string;
 }
 
@@ -147,6 +151,11 @@ export function planTopology(input: TopologyInput): TopologyPlan {
   const warnings: string[] = [];
   const skipped: { key: string; reason: string }[] = [];
   const placements: { pod: string; node: string }[] = [];
+  const podInputWarnings: { pod: string; text: string }[] = [];
+  const inputWarning = (pod: string, text: string) => {
+    warnings.push(text);
+    podInputWarnings.push({ pod, text });
+  };
 
   // Pods that get a namespace.
   const seenPods = new Set<string>();
@@ -171,11 +180,11 @@ export function planTopology(input: TopologyInput): TopologyPlan {
     for (const ipText of p.ips ?? []) {
       const ip = parseIP(ipText);
       if (!ip) {
-        warnings.push(`pod ${objectKey(p)}: status IP ${JSON.stringify(ipText)} is not an IP address, ignored`);
+        inputWarning(objectKey(p), `pod ${objectKey(p)}: status IP ${JSON.stringify(ipText)} is not an IP address, ignored`);
         continue;
       }
       if (list.some((x) => x.family === ip.family)) {
-        warnings.push(`pod ${objectKey(p)}: more than one ${ip.family} status IP, ${ipText} ignored`);
+        inputWarning(objectKey(p), `pod ${objectKey(p)}: more than one ${ip.family} status IP, ${ipText} ignored`);
         continue;
       }
       list.push({ ...ip, text: formatIP(ip.family, ip.value) });
@@ -419,11 +428,12 @@ export function planTopology(input: TopologyInput): TopologyPlan {
       addrs,
       ips: addrs.map((a) => a.ip),
       allocatedIPs: allocated,
+      requestedIPs: status.filter((ip) => families.includes(ip.family)).map((ip) => ip.text),
       ports: (p.ports ?? []).map((x) => ({ ...x })),
     });
   }
 
-  return { labName, fabricNs: fabricNsName(labName), families, nodes, pods, skipped, allocations, placements, warnings, ...(input.inputDir !== undefined ? { inputDir: input.inputDir } : {}) };
+  return { labName, fabricNs: fabricNsName(labName), families, nodes, pods, skipped, allocations, placements, warnings, podInputWarnings, ...(input.inputDir !== undefined ? { inputDir: input.inputDir } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,7 +578,7 @@ export function stateFromPlan(plan: TopologyPlan): LabState {
     fabricNs: plan.fabricNs,
     namespaces: [plan.fabricNs, ...plan.nodes.map((n) => n.ns), ...plan.pods.map((p) => p.ns)],
     nodes: plan.nodes.map((n) => ({ idx: n.idx, name: n.name, ns: n.ns, podCIDRs: n.podCIDRs, gateways: n.gateways.map((g) => g.ip), nodeIPs: n.nodeIPs.map((a) => a.ip) })),
-    pods: plan.pods.map((p) => ({ idx: p.idx, key: p.key, namespace: p.namespace, name: p.name, node: p.node, ns: p.ns, ips: p.ips, allocatedIPs: p.allocatedIPs, hostVeth: p.hostVeth, ports: p.ports })),
+    pods: plan.pods.map((p) => ({ idx: p.idx, key: p.key, namespace: p.namespace, name: p.name, node: p.node, ns: p.ns, ips: p.ips, allocatedIPs: p.allocatedIPs, requestedIPs: p.requestedIPs, hostVeth: p.hostVeth, ports: p.ports })),
     pids: [],
     warnings: plan.warnings,
   };
