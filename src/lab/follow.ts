@@ -6,7 +6,7 @@
 //
 // Nodes are fixed at `lab up`: a pod on a node the lab does not have is reported, not attached.
 // Existing pods keep their index, namespace, MACs and addresses; indexes are never reused.
-import { writeFileSync, renameSync, existsSync, readFileSync } from 'node:fs';
+import { writeFileSync, renameSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerPort, Family } from '../cluster/model.js';
 import { ClusterStore } from '../cluster/store.js';
@@ -15,7 +15,7 @@ import { bitsOf, cidrContainsIP, formatCIDR, formatIP, parseCIDR, parseIP, type 
 import { BRIDGE, labMac, MAC_KIND, NODE_LINK, planTopology, podHostVeth, podNsName, POD_LINK, type PodPlan, type TopologyPlan } from './topology.js';
 import { ipBatch, killAndWait, netnsPids, run } from './netns.js';
 import { labDir, readState, recordProcesses, updateState, type LabState, type NodeState, type PodState } from './state.js';
-import { startServers } from './servers.js';
+import { probeSocketPath, startServers } from './servers.js';
 
 export interface FollowerStatus {
   /** Digest of the manifests directory the topology reflects. */
@@ -340,6 +340,8 @@ export async function syncPods(name: string, store: ClusterStore): Promise<SyncR
     const pids = await netnsPids(pod.ns).catch(() => []);
     await killAndWait(pids);
     await ipBatch([['netns', 'del', pod.ns]], { force: true });
+    const sock = probeSocketPath(name, pod.ns);
+    if (sock !== undefined) rmSync(sock, { force: true });
     for (const [ns, list] of cmds.perNs) await ipBatch(list, { ns, force: true });
     state.pods = state.pods.filter((p) => p.key !== pod.key);
     state.namespaces = state.namespaces.filter((n) => n !== pod.ns);

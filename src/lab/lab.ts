@@ -12,7 +12,7 @@ import { formatFinding, hasErrors } from '../cluster/findings.js';
 import type { ProbePort } from '../policy/ports.js';
 import type { MatrixJson } from '../sim/matrix.js';
 import { buildTopology, listLabs, planTopology, requireRoot, teardownTopology, type TeardownResult } from './topology.js';
-import { startServers, type SkippedPort } from './servers.js';
+import { probeSocketPath, startServers, type SkippedPort } from './servers.js';
 import { probeAll, probeAllDetailed, type ProbePair } from './probe.js';
 import { checkLabName, DEFAULT_LAB_NAME, labDir, readState, recordProcesses, type LabState } from './state.js';
 import { familyOf } from '../cluster/model.js';
@@ -183,14 +183,16 @@ export async function labProbe(name: string, ports: readonly ProbePort[], opts: 
   }
   await forgetConnections(st.state.nodes.map((n) => n.ns));
   const timeoutMs = opts.timeoutMs ?? 1000;
-  const detailed = await probeAllDetailed(pairs, { timeoutMs });
+  // Through each pod's server (no process to start per round); pods without one get a prober.
+  const socketFor = (ns: string) => probeSocketPath(name, ns);
+  const detailed = await probeAllDetailed(pairs, { timeoutMs, socketFor });
   const results = detailed.map((r) => r.ok);
   // podwall REJECTs, so a denied TCP connection is refused at once; a TCP *timeout* more likely means
   // a busy machine missed the short deadline. Those get a second, slower chance (a timeout can only
   // make an allowed pair look denied, never the reverse).
   const retry = detailed.flatMap((r, i) => (!r.ok && pairs[i]!.protocol === 'TCP' && /timeout/.test(r.error ?? '') ? [i] : []));
   if (retry.length > 0) {
-    const again = await probeAll(retry.map((i) => pairs[i]!), { timeoutMs: timeoutMs * 3 });
+    const again = await probeAll(retry.map((i) => pairs[i]!), { timeoutMs: timeoutMs * 3, socketFor });
     retry.forEach((i, j) => (results[i] = again[j]!));
   }
   const matrix: MatrixJson = { pods: pods.map((p) => p.key), probes: probePorts.map((p) => ({ port: p.port, protocol: p.protocol, allowed: Object.fromEntries(pods.map((f) => [f.key, Object.fromEntries(pods.map((t) => [t.key, false]))])) })) };

@@ -1,16 +1,28 @@
 // Servers for the lab's pods: one small process per pod namespace (server-main.js) listening on every
 // TCP and UDP containerPort the pod declares. SCTP ports are skipped and reported. The process is
 // detached (it outlives `podwall lab up`), its pid and start time recorded in the lab state so
-// `lab down` kills it; the lab waits for its `ready` line, never sleeps.
+// `lab down` kills it; the lab waits for its `ready` line, never sleeps. Each server also takes probe
+// sessions on a unix socket in the lab's directory (`probeSocketPath`), which `lab probe` uses instead
+// of starting a prober process per pod and round.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ContainerPort } from '../cluster/model.js';
 import { checkNsName, mapLimit } from './netns.js';
 import { labDir, recordProcesses, type ProcessState } from './state.js';
 
 export const SERVER_MAIN = fileURLToPath(new URL('./server-main.js', import.meta.url));
+
+/**
+ * The unix socket on which the server of the pod in namespace `ns` takes probe sessions; undefined
+ * when the path would be too long for a unix socket (then probes start a prober process).
+ */
+export function probeSocketPath(lab: string, ns: string): string | undefined {
+  checkNsName(ns);
+  const p = join(labDir(lab), 'probe', `${ns}.sock`);
+  return Buffer.byteLength(p) <= 100 ? p : undefined;
+}
 
 export interface ServerSpec {
   /** Pod namespace. */
@@ -68,6 +80,11 @@ export function startServer(lab: string, spec: ServerSpec, tcp: number[], udp: n
   const logPath = join(dir, `server-${spec.ns}.log`);
   const logFd = openSync(logPath, 'a');
   const args = ['netns', 'exec', spec.ns, process.execPath, SERVER_MAIN, '--lab', lab, '--id', String(spec.idx ?? '-')];
+  const control = probeSocketPath(lab, spec.ns);
+  if (control !== undefined) {
+    mkdirSync(dirname(control), { recursive: true, mode: 0o700 });
+    args.push('--control', control);
+  }
   if (tcp.length) args.push('--tcp', tcp.join(','));
   if (udp.length) args.push('--udp', udp.join(','));
   return new Promise((resolve, reject) => {

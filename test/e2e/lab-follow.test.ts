@@ -3,9 +3,10 @@
 // see it (the follower publishes the digest it built for, and probe waits for it). After lab down no
 // namespace, server, agent or follower is left.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { conformanceObjects, policy, writeManifests, type Raw } from '../support/conformance.js';
 import { extraPod } from '../support/scenarios.js';
@@ -14,7 +15,8 @@ import { LabError, labDown, labProbe, labUp } from '../../src/lab/lab.js';
 import { followerStatusFile, readFollowerStatus } from '../../src/lab/follow.js';
 import { readState } from '../../src/lab/state.js';
 import { alive, killAndWait, listNetns } from '../../src/lab/netns.js';
-import { probeAllDetailed } from '../../src/lab/probe.js';
+import { probeAll, probeAllDetailed } from '../../src/lab/probe.js';
+import { probeSocketPath } from '../../src/lab/servers.js';
 import { loadManifests } from '../../src/cluster/manifests.js';
 import { computeMatrix } from '../../src/sim/matrix.js';
 
@@ -62,6 +64,7 @@ test.serial('pods added to and removed from DIR are attached, enforced and detac
   t.deepEqual(d.ips, ['10.244.1.100']);
   t.true((await labNamespaces()).includes(d.ns));
   t.true(st1.state.pids.some((p) => p.role === 'server' && p.owner === 'x/d' && alive(p.pid)), 'x/d has a server');
+  t.true(existsSync(probeSocketPath(name, d.ns)!), 'which takes probe sessions');
   // Existing pods kept their namespaces and addresses.
   for (const p of before.state.pods) t.like(st1.state.pods.find((q) => q.key === p.key), { ns: p.ns, ips: p.ips });
 
@@ -73,6 +76,7 @@ test.serial('pods added to and removed from DIR are attached, enforced and detac
   if (!st2.ok) throw new Error(st2.error);
   t.false(st2.state.pids.some((p) => p.owner === 'x/d'));
   t.false(st2.state.pods.some((p) => p.key === 'x/d'));
+  t.false(existsSync(probeSocketPath(name, d.ns)!), 'its probe socket is gone');
 
   // Back again: a new index, the same address, enforced again.
   const k3 = await check('re-added', added);
@@ -88,9 +92,30 @@ test.serial('pods added to and removed from DIR are attached, enforced and detac
   const from = st3.state.pods.find((p) => p.key === 'z/e')!.ns;
   const burst = await probeAllDetailed(
     (['TCP', 'UDP'] as const).flatMap((protocol) => Array.from({ length: 400 }, (_, i) => ({ fromNs: from, toIp: '10.244.1.10', port: 1000 + i, protocol }))),
-    { timeoutMs: 3000, concurrency: 800 },
+    { timeoutMs: 3000, concurrency: 800, socketFor: (ns) => probeSocketPath(name, ns) },
   );
   t.deepEqual([...new Set(burst.map((r) => r.error))], ['ECONNREFUSED'], 'every denial refused');
+
+  // Probes go through each pod's server (its probe socket); without one a prober process is started.
+  // Both measure the same.
+  const fromE = st3.state.pods.flatMap((to) => (['TCP', 'UDP'] as const).map((protocol) => ({ fromNs: from, toIp: to.ips[0]!, port: 80, protocol })));
+  const viaServer = await probeAll(fromE, { socketFor: (ns) => probeSocketPath(name, ns) });
+  const viaProber = await probeAll(fromE, { socketFor: () => join(dir, 'no-such.sock') });
+  t.deepEqual(viaServer, viaProber);
+  t.true(viaServer.includes(true) && viaServer.includes(false));
+  // A session on z/e's server socket: requests sent and the input ended, answers still come back.
+  const session = await new Promise<string>((resolve, reject) => {
+    const sock = connect(probeSocketPath(name, from)!);
+    let buf = '';
+    sock.on('data', (b: Buffer) => (buf += b.toString()));
+    sock.on('end', () => resolve(buf));
+    sock.on('error', reject);
+    sock.end(['{"id":7,"ip":"10.244.1.10","port":80,"protocol":"TCP"}', '{"id":8,"ip":"10.244.1.30","port":80,"protocol":"TCP"}', ''].join('\n'));
+  });
+  t.deepEqual(session.trim().split('\n').map((l) => JSON.parse(l) as unknown).sort((a, b) => (a as { id: number }).id - (b as { id: number }).id), [
+    { id: 7, ok: false, error: 'ECONNREFUSED' },
+    { id: 8, ok: true },
+  ], 'z/e → x/a denied, z/e → z/a allowed');
 
   // A follower that failed for the current contents of DIR, or that is gone, stops a probe at once
   // with a clear error (never a matrix of the pods it had).
