@@ -187,9 +187,10 @@ export async function labProbe(name: string, ports: readonly ProbePort[], opts: 
   const socketFor = (ns: string) => probeSocketPath(name, ns);
   const detailed = await probeAllDetailed(pairs, { timeoutMs, socketFor });
   const results = detailed.map((r) => r.ok);
-  // podwall REJECTs, so a denied TCP connection is refused at once; a TCP *timeout* more likely means
-  // a busy machine missed the short deadline. Those get a second, slower chance (a timeout can only
-  // make an allowed pair look denied, never the reverse).
+  // podwall REJECTs, and the nodes do not rate-limit the ICMP errors (topology.ts), so a denied TCP
+  // connection is refused at once; a TCP *timeout* means a busy machine missed the short deadline.
+  // Those get a second, slower chance (a timeout can only make an allowed pair look denied, never
+  // the reverse).
   const retry = detailed.flatMap((r, i) => (!r.ok && pairs[i]!.protocol === 'TCP' && /timeout/.test(r.error ?? '') ? [i] : []));
   if (retry.length > 0) {
     const again = await probeAll(retry.map((i) => pairs[i]!), { timeoutMs: timeoutMs * 3, socketFor });
