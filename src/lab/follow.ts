@@ -94,7 +94,6 @@ export function isOffLink(node: NodeState, ip: string): boolean {
 export function planPodChanges(state: LabState, desired: TopologyPlan, nextIdx: number): PodChanges {
   const warnings: string[] = [];
   const nodes = new Map(state.nodes.map((n) => [n.name, n]));
-  const current = new Map(state.pods.map((p) => [p.key, p]));
   // The lab's families are fixed at lab up (the nodes' pod CIDRs), whatever DIR holds now.
   const families = (['ipv4', 'ipv6'] as Family[]).filter((f) => state.nodes.some((n) => nodeCidrs(n).some((c) => c.family === f)));
   // A pod without a nodeName goes where lab up put such pods: the lab's first node.
