@@ -16,7 +16,7 @@ import { probeSocketPath, startServers, type SkippedPort } from './servers.js';
 import { probeAll, probeAllDetailed, type ProbePair } from './probe.js';
 import { checkLabName, DEFAULT_LAB_NAME, labDir, readState, recordProcesses, type LabState } from './state.js';
 import { familyOf } from '../cluster/model.js';
-import { alive, procStartTime, run } from './netns.js';
+import { alive, procStartTime, run, spawnUntilReady } from './netns.js';
 import { readFollowerStatus } from './follow.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/podwall.js', import.meta.url));
@@ -82,34 +82,12 @@ export async function labUp(o: {
 }
 
 /** Starts `podwall lab follow` detached; resolves once it recorded itself and synced DIR once. */
-function startFollower(name: string, timeoutMs = 30_000): Promise<void> {
-  const log = openSync(join(labDir(name), 'follower.log'), 'a');
-  const child = spawn(process.execPath, ['--enable-source-maps', BIN, 'lab', 'follow', '--name', name], { detached: true, stdio: ['ignore', 'pipe', log] });
-  closeSync(log);
-  return new Promise((resolveP, reject) => {
-    let out = '';
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      child.stdout!.removeAllListeners('data');
-      child.stdout!.destroy();
-      child.removeAllListeners('exit');
-      child.unref();
-      if (err) {
-        try {
-          if (child.pid) process.kill(child.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-        reject(err);
-      } else resolveP();
-    };
-    const timer = setTimeout(() => done(new LabError(`the lab's follower did not start within ${timeoutMs / 1000}s (log: ${join(labDir(name), 'follower.log')})`)), timeoutMs);
-    child.on('error', (e) => done(new LabError(`cannot start the lab's follower: ${e.message}`)));
-    child.on('exit', (code, sig) => done(new LabError(`the lab's follower exited (${sig ?? code}) before it was ready (log: ${join(labDir(name), 'follower.log')})`)));
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (/^ready$/m.test(out)) done();
-    });
+async function startFollower(name: string, timeoutMs = 30_000): Promise<void> {
+  const logPath = join(labDir(name), 'follower.log');
+  await spawnUntilReady(process.execPath, ['--enable-source-maps', BIN, 'lab', 'follow', '--name', name], logPath, timeoutMs, {
+    timeout: () => new LabError(`the lab's follower did not start within ${timeoutMs / 1000}s (log: ${logPath})`),
+    cannotStart: (m) => new LabError(`cannot start the lab's follower: ${m}`),
+    exited: (why) => new LabError(`the lab's follower exited (${why}) before it was ready (log: ${logPath})`),
   });
 }
 

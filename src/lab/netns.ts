@@ -2,7 +2,7 @@
 // inside a network namespace (`ip netns exec NS ...`), with a timeout; `ip -batch` to make many links
 // in one process. Everything the lab does to the kernel goes through here.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 
 export interface RunOptions {
   /** Run inside this network namespace (`ip netns exec NS cmd ...`). */
@@ -214,4 +214,57 @@ export function procStartTime(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Messages for a detached process that never became ready (`logTail`: the end of its log). */
+export interface ReadyMessages {
+  timeout: (logTail: string) => Error;
+  cannotStart: (message: string) => Error;
+  exited: (why: string, logTail: string) => Error;
+}
+
+/**
+ * Starts a detached process (stdout piped, stderr appended to `logPath`) and resolves with its pid
+ * once it printed a line `ready`; on a timeout, a spawn error or an early exit it is killed and the
+ * matching message rejects. The process outlives its parent.
+ */
+export function spawnUntilReady(cmd: string, args: readonly string[], logPath: string, timeoutMs: number, msg: ReadyMessages): Promise<number> {
+  const logFd = openSync(logPath, 'a');
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', logFd] });
+  closeSync(logFd);
+  const logTail = () => {
+    try {
+      return readFileSync(logPath, 'utf8').trim().split('\n').slice(-3).join(' | ');
+    } catch {
+      return '';
+    }
+  };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.stdout!.removeAllListeners('data');
+      child.stdout!.destroy();
+      child.removeAllListeners('exit');
+      child.unref();
+      if (err) {
+        try {
+          if (child.pid) process.kill(child.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        reject(err);
+      } else resolve(child.pid!);
+    };
+    const timer = setTimeout(() => finish(msg.timeout(logTail())), timeoutMs);
+    child.on('error', (e) => finish(msg.cannotStart(e.message)));
+    child.on('exit', (code, sig) => finish(msg.exited(String(sig ?? code), logTail())));
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (/^ready$/m.test(out)) finish();
+    });
+  });
 }

@@ -4,12 +4,11 @@
 // `lab down` kills it; the lab waits for its `ready` line, never sleeps. Each server also takes probe
 // sessions on a unix socket in the lab's directory (`probeSocketPath`), which `lab probe` uses instead
 // of starting a prober process per pod and round.
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ContainerPort } from '../cluster/model.js';
-import { checkNsName, mapLimit } from './netns.js';
+import { checkNsName, mapLimit, spawnUntilReady } from './netns.js';
 import { labDir, recordProcesses, type ProcessState } from './state.js';
 
 export const SERVER_MAIN = fileURLToPath(new URL('./server-main.js', import.meta.url));
@@ -78,7 +77,6 @@ export function startServer(lab: string, spec: ServerSpec, tcp: number[], udp: n
   const dir = join(labDir(lab), 'logs');
   mkdirSync(dir, { recursive: true });
   const logPath = join(dir, `server-${spec.ns}.log`);
-  const logFd = openSync(logPath, 'a');
   const args = ['netns', 'exec', spec.ns, process.execPath, SERVER_MAIN, '--lab', lab, '--id', String(spec.idx ?? '-')];
   const control = probeSocketPath(lab, spec.ns);
   if (control !== undefined) {
@@ -87,42 +85,10 @@ export function startServer(lab: string, spec: ServerSpec, tcp: number[], udp: n
   }
   if (tcp.length) args.push('--tcp', tcp.join(','));
   if (udp.length) args.push('--udp', udp.join(','));
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', args, { detached: true, stdio: ['ignore', 'pipe', logFd] });
-    closeSync(logFd);
-    let out = '';
-    let settled = false;
-    const finish = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.stdout!.removeAllListeners('data');
-      child.stdout!.destroy();
-      child.removeAllListeners('exit');
-      child.unref();
-      if (err) {
-        try {
-          if (child.pid) process.kill(child.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-        reject(err);
-      } else resolve(child.pid!);
-    };
-    const logTail = () => {
-      try {
-        return readFileSync(logPath, 'utf8').trim().split('\n').slice(-3).join(' | ');
-      } catch {
-        return '';
-      }
-    };
-    const timer = setTimeout(() => finish(new Error(`server for pod ${spec.key} in ${spec.ns} did not become ready within ${timeoutMs} ms ${logTail()}`.trim())), timeoutMs);
-    child.on('error', (e) => finish(new Error(`server for pod ${spec.key}: cannot start: ${e.message}`)));
-    child.on('exit', (code, sig) => finish(new Error(`server for pod ${spec.key} in ${spec.ns} exited (${sig ?? code}) before ready: ${logTail() || '(no output)'}`)));
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (/^ready$/m.test(out)) finish();
-    });
+  return spawnUntilReady('ip', args, logPath, timeoutMs, {
+    timeout: (tail) => new Error(`server for pod ${spec.key} in ${spec.ns} did not become ready within ${timeoutMs} ms ${tail}`.trim()),
+    cannotStart: (m) => new Error(`server for pod ${spec.key}: cannot start: ${m}`),
+    exited: (why, tail) => new Error(`server for pod ${spec.key} in ${spec.ns} exited (${why}) before ready: ${tail || '(no output)'}`),
   });
 }
 
