@@ -8,7 +8,7 @@ import { emptyFamilyState, planIptables, planIpset } from '../dataplane/diff.js'
 import { writeIpsetRestore, writeRestore } from '../iptables/write.js';
 import type { Family } from '../cluster/model.js';
 import { parseNodePortRange, FlagError } from '../controller/flags.js';
-import { parseCIDR, formatCIDR } from '../policy/ipblock.js';
+import { parseCIDR, formatCIDR } from '../net/ip.js';
 
 interface RenderFlags {
   file?: string[];

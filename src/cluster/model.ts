@@ -5,7 +5,8 @@
 export type Labels = Readonly<Record<string, string>>;
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
-export type Family = 'ipv4' | 'ipv6';
+import type { Family } from '../net/ip.js';
+export type { Family };
 export type Direction = 'ingress' | 'egress';
 
 /** Where an object came from, so every finding can name file and object. */

@@ -26,7 +26,7 @@ import type {
 } from './model.js';
 import { PROTOCOLS } from './model.js';
 import { type Finding, show } from './findings.js';
-import { cidrContains, formatCIDR, normalizeIP, parseCIDR } from '../policy/ipblock.js';
+import { cidrContains, formatCIDR, normalizeIP, parseCIDR } from '../net/ip.js';
 
 export interface NormalizeResult {
   object?: ClusterObject;

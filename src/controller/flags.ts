@@ -1,6 +1,6 @@
 // The agent's configuration from kube-router compatible flags. Pure: argv in, RunConfig or an error out.
 import { hostname } from 'node:os';
-import { formatCIDR, parseCIDR } from '../policy/ipblock.js';
+import { formatCIDR, parseCIDR } from '../net/ip.js';
 import type { Family } from '../cluster/model.js';
 
 export interface RunConfig {

@@ -3,7 +3,7 @@
 import type { Family, IPBlock } from '../cluster/model.js';
 import type { Ipset, IpsetMember } from '../iptables/model.js';
 import { LRUCache } from 'lru-cache';
-import { bitsOf, cidrContains, formatIP, parseCIDR, parseIP, type Cidr } from '../policy/ipblock.js';
+import { bitsOf, cidrContains, formatIP, parseCIDR, parseIP, type Cidr } from '../net/ip.js';
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -23,7 +23,7 @@ import type { Direction, Family, Protocol } from '../cluster/model.js';
 import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js';
 import { LRUCache } from 'lru-cache';
 import { sanitizeComment } from '../iptables/write.js';
-import { formatCIDR, parseCIDR } from '../policy/ipblock.js';
+import { formatCIDR, parseCIDR } from '../net/ip.js';
 import type { CidrPeer, Plan, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
 import { canonicalIP, halves, hashIpSet, hashNetSet, ipBlockMembers, parseNetOf, setFamily } from './ipset.js';
 import {

@@ -1,6 +1,6 @@
 // Addresses and networks as the interpreter needs them (family 4|6, masks), built on the project's
-// one IP parser (policy/ipblock.ts). Pure; returns null on bad text.
-import { parseIP, prefixMask } from '../policy/ipblock.js';
+// one IP parser (net/ip.ts). Pure; returns null on bad text.
+import { parseIP, prefixMask } from '../net/ip.js';
 
 export interface Ip {
   family: 4 | 6;

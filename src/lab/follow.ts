@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { ContainerPort, Family } from '../cluster/model.js';
 import { ClusterStore } from '../cluster/store.js';
 import { ManifestSource } from '../cluster/manifest-source.js';
-import { bitsOf, cidrContainsIP, formatCIDR, formatIP, parseCIDR, parseIP, type Cidr } from '../policy/ipblock.js';
+import { bitsOf, cidrContainsIP, formatCIDR, formatIP, parseCIDR, parseIP, type Cidr } from '../net/ip.js';
 import { BRIDGE, labMac, MAC_KIND, NODE_LINK, planTopology, podHostVeth, podNsName, POD_LINK, type PodPlan, type TopologyPlan } from './topology.js';
 import { ipBatch, killAndWait, netnsPids, run } from './netns.js';
 import { labDir, readState, recordProcesses, updateState, type LabState, type NodeState, type PodState } from './state.js';

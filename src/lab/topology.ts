@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { ContainerPort, Family, Node, Pod } from '../cluster/model.js';
 import { objectKey } from '../cluster/model.js';
-import { bitsOf, cidrContainsIP, cidrsOverlap, formatCIDR, formatIP, parseCIDR, parseIP, type Cidr } from '../policy/ipblock.js';
+import { bitsOf, cidrContainsIP, cidrsOverlap, formatCIDR, formatIP, parseCIDR, parseIP, type Cidr } from '../net/ip.js';
 import { ipBatch, killAndWait, LabExecError, listNetns, mapLimit, netnsPids, run } from './netns.js';
 import { alive, checkNsName, procStartTime } from './netns.js';
 import { checkLabName, DEFAULT_LAB_NAME, readState, removeLabDir, STATE_VERSION, writeState, labDirNames, type LabState } from './state.js';

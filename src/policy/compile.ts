@@ -4,7 +4,7 @@ import type { Direction, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyPo
 import { familyOf, isActionablePod, objectKey } from '../cluster/model.js';
 import { describeSelector, isEmptySelector, selectorMatches } from './selector.js';
 import { resolveNamedPort } from './ports.js';
-import { ipInBlock } from './ipblock.js';
+import { ipInBlock } from '../net/ip.js';
 import type { CidrPeer, Plan, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer, RuleOrigin } from './plan.js';
 import { ruleId } from './plan.js';
 

@@ -7,7 +7,7 @@ import { isActionablePod, objectKey } from '../cluster/model.js';
 import { assemblePlan, compilePolicy, planNodes, planServices, podIPIndexOf, Selection } from './compile.js';
 import type { Plan, PlanPolicy, PodPeer } from './plan.js';
 import { selectorMatches } from './selector.js';
-import { ipInBlock } from './ipblock.js';
+import { ipInBlock } from '../net/ip.js';
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -6,7 +6,7 @@ import type { Finding } from '../cluster/findings.js';
 import { compile } from './compile.js';
 import type { Plan, PlanRule } from './plan.js';
 import { describeSelector } from './selector.js';
-import { cidrsOverlap, mustCIDR, parseIP, cidrContainsIP } from './ipblock.js';
+import { cidrsOverlap, mustCIDR, parseIP, cidrContainsIP } from '../net/ip.js';
 
 function warn(np: NetworkPolicy, code: string, field: string, message: string): Finding {
   const f: Finding = { severity: 'warning', code, message, object: `NetworkPolicy ${np.namespace}/${np.name}`, field };

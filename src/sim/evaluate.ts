@@ -1,6 +1,6 @@
 // evaluate(plan, packet) → verdict + reason, reading the Plan and nothing else.
 import type { Direction, Protocol } from '../cluster/model.js';
-import { ipInBlock, parseIP } from '../policy/ipblock.js';
+import { ipInBlock, parseIP } from '../net/ip.js';
 import type { Plan, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule } from '../policy/plan.js';
 
 export interface Packet {

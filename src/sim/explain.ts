@@ -1,6 +1,6 @@
 // Explanations: the verdict of one connection and why, with the nearest miss when it is denied.
 import type { Protocol } from '../cluster/model.js';
-import { cidrContainsIP, mustCIDR, parseIP } from '../policy/ipblock.js';
+import { cidrContainsIP, mustCIDR, parseIP } from '../net/ip.js';
 import type { Plan, PlanPeer, PlanPod, PlanRule } from '../policy/plan.js';
 import { whySelectorMisses, describeSelector } from '../policy/selector.js';
 import { evaluate, matchRule, type Packet, type SideVerdict, type Verdict } from './evaluate.js';

@@ -7,7 +7,7 @@ import type { ClusterObject, NetworkPolicy, Pod } from '../../src/cluster/model.
 import { objectKey } from '../../src/cluster/model.js';
 import { normalizeObject } from '../../src/cluster/normalize.js';
 import { compile } from '../../src/policy/compile.js';
-import { ipInBlock } from '../../src/policy/ipblock.js';
+import { ipInBlock } from '../../src/net/ip.js';
 import {
   EVENT_KINDS,
   GeneratorError,

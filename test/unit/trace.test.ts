@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterNodeViews, clusterPaths, combinedVerdict, nodesOnPath, packetPaths, PathError, podInterface, type NodeView } from '../../src/dataplane/path.js';
-import { filterTableFor, formatTrace, nodeViewFromIp, registerTrace, traceLive, traceRendered, type TraceReport } from '../../src/cli/trace.js';
+import { registerTrace } from '../../src/cli/trace.js';
+import { filterTableFor, nodeViewFromIp, TraceError, traceLive, traceRendered, type TraceReport } from '../../src/dataplane/trace.js';
+import { formatTrace } from '../../src/report/trace.js';
 import { UserError } from '../../src/cli/common.js';
 import { compile } from '../../src/policy/compile.js';
 import { evaluate } from '../../src/sim/evaluate.js';
@@ -211,9 +213,9 @@ test('rendered: --node traces only that node and compares with the node plan', (
   const elsewhere = traceRendered(store, { from: 'x/a', to: 'x/b', protocol: 'TCP', port: 80 }, { node: 'node-2', render: RENDER });
   t.deepEqual(elsewhere.hops, []);
   t.regex(elsewhere.notes.join('\n'), /node node-2 does not see this packet/);
-  t.throws(() => traceRendered(store, { from: 'x/a', to: 'x/b', protocol: 'TCP', port: 80 }, { node: 'node-9', render: RENDER }), { instanceOf: UserError, message: /--node "node-9": no such node/ });
-  t.throws(() => traceRendered(store, { from: 'x/nope', to: 'x/b', protocol: 'TCP', port: 80 }, { render: RENDER }), { instanceOf: UserError, message: /--from "x\/nope"/ });
-  t.throws(() => traceRendered(store, { from: '10.0.0.1', to: 'fd00::1', protocol: 'TCP', port: 80 }, { render: RENDER }), { instanceOf: UserError, message: /different IP families/ });
+  t.throws(() => traceRendered(store, { from: 'x/a', to: 'x/b', protocol: 'TCP', port: 80 }, { node: 'node-9', render: RENDER }), { instanceOf: TraceError, message: /--node "node-9": no such node/ });
+  t.throws(() => traceRendered(store, { from: 'x/nope', to: 'x/b', protocol: 'TCP', port: 80 }, { render: RENDER }), { instanceOf: TraceError, message: /--from "x\/nope"/ });
+  t.throws(() => traceRendered(store, { from: '10.0.0.1', to: 'fd00::1', protocol: 'TCP', port: 80 }, { render: RENDER }), { instanceOf: TraceError, message: /different IP families/ });
 });
 
 test('rendered: node → pod, pod → node address, outside → pod agree with the simulator', (t) => {
@@ -353,7 +355,7 @@ test('nodeViewFromIp: node addresses, the bridge subnet as local pods, the defau
   t.deepEqual(v.localPodCIDRs, ['10.244.1.0/24']);
   t.is(v.uplink, 'eth0');
   t.deepEqual(nodeViewFromIp([{ ifname: 'kube-bridge', addr_info: [{ local: 'fd00:1:2:3::1', prefixlen: 64 }] }], [], { node: 'n', bridge: 'kube-bridge' }).localPodCIDRs, ['fd00:1:2:3:0:0:0:0/64']);
-  t.throws(() => nodeViewFromIp({}, [], { node: 'n', bridge: 'b' }), { instanceOf: UserError, message: /ip -j addr: expected a JSON array/ });
+  t.throws(() => nodeViewFromIp({}, [], { node: 'n', bridge: 'b' }), { instanceOf: TraceError, message: /ip -j addr: expected a JSON array/ });
 });
 
 test('live: a denied packet stops at the pod chain REJECT, read-only commands only', async (t) => {
@@ -400,22 +402,22 @@ test('live: backend choice follows the KUBE-ROUTER chains; errors are one clear 
     'iptables-legacy-save -t filter': { stdout: '', stderr: 'Permission denied (you must be root)', code: 1 },
     'iptables-nft-save -t mangle': { stdout: '', stderr: 'Permission denied (you must be root)', code: 1 },
   });
-  const e = await t.throwsAsync(traceLive({ from: '10.244.2.8', to: '10.244.1.5', protocol: 'TCP', port: 8080 }, { runner: notRoot.run, exists: allTools }), { instanceOf: UserError });
+  const e = await t.throwsAsync(traceLive({ from: '10.244.2.8', to: '10.244.1.5', protocol: 'TCP', port: 8080 }, { runner: notRoot.run, exists: allTools }), { instanceOf: TraceError });
   t.regex(e!.message, /needs root/);
   t.false(e!.message.includes('\n'));
 
   const noIpset = fakeRunner({ 'ipset save': { stdout: '', stderr: 'spawn ipset ENOENT', code: 127 } });
-  await t.throwsAsync(traceLive({ from: '10.244.2.8', to: '10.244.1.5', protocol: 'TCP', port: 8080 }, { runner: noIpset.run, exists: allTools }), { instanceOf: UserError, message: /ipset is not installed/ });
+  await t.throwsAsync(traceLive({ from: '10.244.2.8', to: '10.244.1.5', protocol: 'TCP', port: 8080 }, { runner: noIpset.run, exists: allTools }), { instanceOf: TraceError, message: /ipset is not installed/ });
 
-  await t.throwsAsync(traceLive({ from: 'x/a', to: '10.244.1.5', protocol: 'TCP', port: 80 }, { runner: fakeRunner().run, exists: allTools }), { instanceOf: UserError, message: /--live takes IP addresses/ });
-  await t.throwsAsync(traceLive({ from: '10.0.0.1', to: '10.244.1.5', protocol: 'TCP', port: 80 }, { netns: 'bad name; rm -rf /' }), { instanceOf: UserError, message: /--netns: invalid network namespace name/ });
+  await t.throwsAsync(traceLive({ from: 'x/a', to: '10.244.1.5', protocol: 'TCP', port: 80 }, { runner: fakeRunner().run, exists: allTools }), { instanceOf: TraceError, message: /--live takes IP addresses/ });
+  await t.throwsAsync(traceLive({ from: '10.0.0.1', to: '10.244.1.5', protocol: 'TCP', port: 80 }, { netns: 'bad name; rm -rf /' }), { instanceOf: TraceError, message: /--netns: invalid network namespace name/ });
 });
 
 test('live: a rule the interpreter does not model is reported with its chain and number', async (t) => {
   const odd = LIVE_FILTER.replace('-A FORWARD -i kube-bridge -j ACCEPT', '-A FORWARD -m nfacct --nfacct-name x -j ACCEPT');
   const { run } = fakeRunner({ 'iptables-nft-save -t filter': { stdout: odd, stderr: '', code: 0 } });
   // Not isolated: the packet leaves KUBE-ROUTER-FORWARD and reaches the rule.
-  await t.throwsAsync(traceLive({ from: '10.244.1.7', to: '8.8.8.8', protocol: 'UDP', port: 53 }, { runner: run, exists: allTools }), { instanceOf: UserError, message: /chain FORWARD rule 2: unsupported match module: "nfacct"/ });
+  await t.throwsAsync(traceLive({ from: '10.244.1.7', to: '8.8.8.8', protocol: 'UDP', port: 53 }, { runner: run, exists: allTools }), { instanceOf: TraceError, message: /chain FORWARD rule 2: unsupported match module: "nfacct"/ });
 });
 
 // ---------------------------------------------------------------------------------------------

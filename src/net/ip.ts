@@ -1,6 +1,8 @@
-// IP and CIDR arithmetic for both families, on bigints. Pure.
+// IP and CIDR arithmetic for both families, on bigints. Pure. The ground floor: it imports nothing
+// of podwall's, and cluster/, policy/, iptables/, dataplane/ and lab/ all build on it.
 import { isIP } from 'node:net';
-import type { Family } from '../cluster/model.js';
+
+export type Family = 'ipv4' | 'ipv6';
 
 export interface Cidr {
   family: Family;
