@@ -26,7 +26,7 @@ import type {
 } from './model.js';
 import { PROTOCOLS } from './model.js';
 import { type Finding, show } from './findings.js';
-import { cidrContains, formatCIDR, normalizeIP, parseCIDR } from '../net/ip.js';
+import { cidrContains, formatCIDR, normalizeIP, parseCIDR, parseIP, unusableAddress } from '../net/ip.js';
 
 export interface NormalizeResult {
   object?: ClusterObject;
@@ -495,6 +495,11 @@ function readIPs(ctx: Ctx, raw: unknown[], field: string): string[] | undefined 
       ctx.error('invalid-ip', `${field}[${i}]`, `${show(ip)} is not an IP address`);
       return undefined;
     }
+    const unusable = unusableAddress(parseIP(n)!);
+    if (unusable) {
+      ctx.error('unusable-ip', `${field}[${i}]`, `${show(ip)} is ${unusable}, which no endpoint can have`);
+      return undefined;
+    }
     if (!out.includes(n)) out.push(n);
   }
   return out;
@@ -628,7 +633,9 @@ function readNode(ctx: Ctx, o: Json): Node | undefined {
     status.addresses.forEach((a, i) => {
       if (!isObj(a) || (a.type !== 'InternalIP' && a.type !== 'ExternalIP')) return;
       const ip = typeof a.address === 'string' ? normalizeIP(a.address) : undefined;
+      const unusable = ip ? unusableAddress(parseIP(ip)!) : undefined;
       if (!ip) ctx.error('invalid-ip', `status.addresses[${i}].address`, `${show(a.address)} is not an IP address`);
+      else if (unusable) ctx.error('unusable-ip', `status.addresses[${i}].address`, `${show(a.address)} is ${unusable}, which no node can be reached at`);
       else if (!addresses.includes(ip)) addresses.push(ip);
     });
   }

@@ -73,6 +73,26 @@ export function formatIP(family: Family, v: bigint): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
+/**
+ * Why no pod, Service or node can have this address — unspecified (0.0.0.0, ::), loopback
+ * (127.0.0.0/8, ::1), multicast (224.0.0.0/4, ff00::/8) or the IPv4 limited broadcast — or
+ * undefined when it is an ordinary unicast address. The kernel refuses some of them in a hash set
+ * (ipset: "Null-valued element"), and none of them names one endpoint.
+ */
+export function unusableAddress(ip: { family: Family; value: bigint }): string | undefined {
+  if (ip.family === 'ipv4') {
+    if (ip.value === 0n) return 'the unspecified address';
+    if (ip.value >> 24n === 127n) return 'a loopback address';
+    if (ip.value >> 28n === 0xen) return 'a multicast address';
+    if (ip.value === 0xffffffffn) return 'the broadcast address';
+    return undefined;
+  }
+  if (ip.value === 0n) return 'the unspecified address';
+  if (ip.value === 1n) return 'the loopback address';
+  if (ip.value >> 120n === 0xffn) return 'a multicast address';
+  return undefined;
+}
+
 /** Canonical text of an IP (IPv6 compressed, lowercase); undefined when invalid. */
 export function normalizeIP(s: string): string | undefined {
   const ip = parseIP(s);
