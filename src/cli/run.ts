@@ -52,6 +52,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           nodePortRange: cfg.nodePortRange,
           // podwall always fails closed for local pods it has not programmed (--netpol-default-deny is accepted for compatibility).
           defaultDeny: true,
+          logLimit: cfg.logLimit,
         }),
       createInformerSource: (store: ClusterStore, metrics) => informerSource(store, { ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.master ? { master: cfg.master } : {}), logger, metrics }),
     },

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { formatCIDR, parseCIDR } from '../net/ip.js';
 import type { Family } from '../cluster/model.js';
+import { parseLogBurst, parseLogRate, type LogLimit } from '../dataplane/nflog.js';
 
 export interface RunConfig {
   kubeconfig?: string;
@@ -26,6 +27,8 @@ export interface RunConfig {
   logLevel: string;
   backend: 'auto' | 'nft' | 'legacy';
   statusFile?: string;
+  /** Rate limit of the NFLOG rules (per pod and direction). */
+  logLimit: LogLimit;
 }
 
 export class FlagError extends Error {}
@@ -65,6 +68,8 @@ export const FLAGS: Record<string, Spec> = {
   v: { kind: 'int', help: 'klog-style verbosity: 0 info, 1-2 debug, 3+ trace', default: '0' },
   'iptables-backend': { kind: 'string', help: 'auto (detect like kube-proxy), nft or legacy', default: 'auto' },
   'status-file': { kind: 'string', help: 'write the applied generation as JSON to this file after every sync' },
+  'netpol-log-limit': { kind: 'string', help: 'NFLOG rate limit per pod and direction, N/second|minute|hour|day, or 0 for every denial (kube-router: 10/minute)', default: '10/minute' },
+  'netpol-log-burst': { kind: 'int', help: 'NFLOG burst per pod and direction before the limit applies', default: '10' },
 };
 
 const SHORT: Record<string, string> = { v: 'v' };
@@ -188,8 +193,18 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName)) throw new FlagError(`node name ${JSON.stringify(nodeName)} is not a valid Kubernetes node name (set --hostname-override)`);
   if (raw.has('manifests') && (raw.has('kubeconfig') || raw.has('master'))) throw new FlagError('--manifests cannot be combined with --kubeconfig or --master');
 
+  let logLimit: LogLimit;
+  try {
+    const rate = parseLogRate(get('netpol-log-limit')!);
+    logLimit = rate === undefined ? { burst: 1 } : { rate, burst: parseLogBurst(get('netpol-log-burst')!) };
+  } catch (e) {
+    const which = /burst/.test((e as Error).message) ? 'netpol-log-burst' : 'netpol-log-limit';
+    throw new FlagError(`--${which}: ${(e as Error).message}`);
+  }
+
   const cfg: RunConfig = {
     nodeName,
+    logLimit,
     syncPeriodMs: durations['iptables-sync-period']!,
     serviceClusterIPRanges: clusterRanges,
     serviceExternalIPRanges: list('service-external-ip-range').map((r) => validRange('service-external-ip-range', r, enabled)),

@@ -12,8 +12,10 @@
 //   KUBE-ROUTER-OUTPUT:  `-d pod` (node → pod), `-s pod` → KUBE-POD-FW-x; `mark 0x20000 → ACCEPT`
 //   KUBE-POD-FW-x:       COMMON (INVALID drop, RELATED/ESTABLISHED accept, ICMP), pod → itself ACCEPT,
 //                        LOCAL source → pod ACCEPT, ingress: `-d pod → KUBE-NWPLCY-<in>` per policy
-//                        (or DEFAULT when not isolated), egress likewise with `-s pod`, then NFLOG and
-//                        REJECT unless marked 0x10000, then mark 0x20000 and clear 0x10000.
+//                        (or DEFAULT when not isolated), then NFLOG and REJECT unless marked 0x10000;
+//                        egress likewise with `-s pod`; then mark 0x20000 and clear 0x10000. NFLOG
+//                        prefixes name kind, direction and pod chain (nflog.ts); the REJECT after each
+//                        NFLOG counts every packet the rate-limited NFLOG may have skipped.
 //   KUBE-NWPLCY-<16>:    one chain per (policy, direction): per rule, per peer × port a
 //                        `MARK 0x10000` rule, then `mark 0x10000 → RETURN`.
 // A packet passes through every pod chain it concerns (same-node traffic: the destination's, then
@@ -25,6 +27,7 @@ import { LRUCache } from 'lru-cache';
 import { sanitizeComment } from '../iptables/write.js';
 import { formatCIDR, parseCIDR } from '../net/ip.js';
 import type { CidrPeer, Plan, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
+import { DEFAULT_LOG_LIMIT, encodePrefix, limitArgs, type LogLimit, type NflogTag } from './nflog.js';
 import { canonicalIP, halves, hashIpSet, hashNetSet, ipBlockMembers, parseNetOf, setFamily } from './ipset.js';
 import {
   BUILTIN_HOOKS,
@@ -38,6 +41,7 @@ import {
   MARK_NETPOL_OK,
   MARK_RESET_MATCHED,
   NFLOG_GROUP,
+  POD_CHAIN_PREFIX,
   NODE_IPS_SET,
   POD_SUBNETS_SET,
   PROGRAMMED_SET,
@@ -68,6 +72,8 @@ export interface RenderOptions {
    * rejected. Default true.
    */
   defaultDeny?: boolean;
+  /** Rate limit of the NFLOG rules (per rule: per pod and direction). Default 10/min, burst 10 (kube-router's). */
+  logLimit?: LogLimit;
 }
 
 export interface JumpRule {
@@ -97,17 +103,17 @@ export class RenderError extends Error {
 
 /** Comments are capped at 128 bytes (nftables' limit; iptables keeps 255). */
 const MAX_COMMENT = 128;
-/** The kernel keeps 63 bytes of an NFLOG prefix. */
-const MAX_NFLOG_PREFIX = 63;
-
 export function comment(text: string): string {
   const s = sanitizeComment(text).slice(0, MAX_COMMENT).trimEnd();
   return s.length > 0 ? s : 'podwall';
 }
 
-function nflogPrefix(text: string): string {
-  const s = sanitizeComment(text).slice(0, MAX_NFLOG_PREFIX).trimEnd();
-  return s.length > 0 ? s : 'podwall';
+/**
+ * `NFLOG` (rate-limited) then the rule that counts every packet of that kind: `podwall drops`
+ * and the denial metrics read the pair's counters (all minus logged = suppressed by the limit).
+ */
+function logRule(match: string[], tag: NflogTag, limit: LogLimit, text: string): IptRule {
+  return { args: [...match, ...limitArgs(limit), ...cmt(text), '-j', 'NFLOG', '--nflog-prefix', encodePrefix(tag), '--nflog-group', NFLOG_GROUP] };
 }
 
 const cmt = (text: string): string[] => ['-m', 'comment', '--comment', comment(text)];
@@ -364,15 +370,15 @@ interface PodRender {
  */
 const podRenderCache = new LRUCache<string, { r: PodRender | null }>({ max: 8192 });
 
-function cachedPodRender(pod: PlanPod, family: Family, policies: ReadonlyMap<string, PlanPolicy>): PodRender | undefined {
+function cachedPodRender(pod: PlanPod, family: Family, policies: ReadonlyMap<string, PlanPolicy>, limit: LogLimit): PodRender | undefined {
   const dirKey = (ids: readonly string[], direction: Direction) => ids.map((id) => (policies.get(id)?.types.includes(direction) ? id : `!${id}`)).join(',');
-  const key = `${family}\u0000${pod.key}\u0000${pod.ips.join(',')}\u0000${dirKey(pod.ingressPolicies, 'ingress')}\u0000${dirKey(pod.egressPolicies, 'egress')}`;
+  const key = `${family}\u0000${pod.key}\u0000${pod.ips.join(',')}\u0000${dirKey(pod.ingressPolicies, 'ingress')}\u0000${dirKey(pod.egressPolicies, 'egress')}\u0000${limit.rate ?? ''}/${limit.burst}`;
   let hit = podRenderCache.get(key);
-  if (!hit) podRenderCache.set(key, (hit = { r: renderPod(pod, family, policies) ?? null }));
+  if (!hit) podRenderCache.set(key, (hit = { r: renderPod(pod, family, policies, limit) ?? null }));
   return hit.r ?? undefined;
 }
 
-function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, PlanPolicy>): PodRender | undefined {
+function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, PlanPolicy>, limit: LogLimit): PodRender | undefined {
   const ips = ipsOf(pod, family);
   if (ips.length === 0) return undefined;
   const policyChains: PodRender['policyChains'] = [];
@@ -389,6 +395,8 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
     rules.push({ args: ['-s', h, '-d', h, ...cmt(`${pod.key}: a pod reaches itself`), '-j', 'ACCEPT'] });
     rules.push({ args: ['-d', h, '-m', 'addrtype', '--src-type', 'LOCAL', ...cmt(`${pod.key}: from local node`), '-j', 'ACCEPT'] });
   }
+  // The NFLOG prefix names the pod by its chain's hash (see nflog.ts): the join with the Plan is a lookup.
+  const ref = chain.slice(POD_CHAIN_PREFIX.length);
   for (const direction of ['ingress', 'egress'] as const) {
     const ids = direction === 'ingress' ? pod.ingressPolicies : pod.egressPolicies;
     const sel = direction === 'ingress' ? '-d' : '-s';
@@ -406,12 +414,12 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
         policyChains.push([pc, pol.id, direction]);
         rules.push({ args: [sel, h, ...cmt(`${pod.key}: ${direction} policy ${pol.id}`), '-j', pc] });
       }
+      // Per direction, so the log entry and the counters say which side denied.
+      const unmatched = [sel, h, '-m', 'mark', '!', '--mark', MARK_MATCHED];
+      rules.push(logRule(unmatched, { kind: 'deny', direction, ref, hint: pod.key }, limit, `${pod.key}: log ${direction} denied`));
+      rules.push({ args: [...unmatched, ...cmt(`${pod.key}: reject ${direction} no policy allows`), ...rejectArgs(family)] });
     }
   }
-  rules.push({
-    args: ['-m', 'mark', '!', '--mark', MARK_MATCHED, '-m', 'limit', '--limit', '10/min', '--limit-burst', '10', ...cmt(`${pod.key}: log dropped`), '-j', 'NFLOG', '--nflog-prefix', nflogPrefix(`podwall drop ${pod.key}`), '--nflog-group', NFLOG_GROUP],
-  });
-  rules.push({ args: ['-m', 'mark', '!', '--mark', MARK_MATCHED, ...cmt(`${pod.key}: reject traffic no policy allows`), ...rejectArgs(family)] });
   rules.push({ args: [...cmt('set netpol-ok mark'), '-j', 'MARK', '--set-xmark', MARK_NETPOL_OK] });
   rules.push({ args: [...cmt('clear matched mark'), '-j', 'MARK', '--set-xmark', MARK_RESET_MATCHED] });
 
@@ -439,6 +447,7 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
     throw new RenderError(`node port range ${JSON.stringify(opts.nodePortRange)} is not a range within 1-65535`);
   }
   const failClosed = opts.defaultDeny !== false;
+  const limit = opts.logLimit ?? DEFAULT_LOG_LIMIT;
   const reg = new SetRegistry();
   const origins: Record<string, string> = {};
 
@@ -464,7 +473,7 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   const podChains: IptChain[] = [];
   const wantedPolicyChains = new Map<string, { policy: PlanPolicy; direction: Direction }>();
   for (const pod of localPods) {
-    const r = cachedPodRender(pod, family, policies);
+    const r = cachedPodRender(pod, family, policies, limit);
     if (!r) continue;
     origins[r.chain.name] = `pod ${pod.key}`;
     podChains.push(r.chain);
@@ -515,10 +524,14 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
     for (const cidr of localCIDRs) {
       const text = 'podwall: reject unprogrammed local pod';
       if (withSrc) {
-        out.push({ args: ['-s', cidr, '-m', 'addrtype', '!', '--src-type', 'LOCAL', '-m', 'set', '!', '--match-set', programmedName, 'src', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED', ...cmt(text), ...rejectArgs(family)] });
+        const m = ['-s', cidr, '-m', 'addrtype', '!', '--src-type', 'LOCAL', '-m', 'set', '!', '--match-set', programmedName, 'src', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED'];
+        out.push(logRule(m, { kind: 'unprogrammed', direction: 'egress', hint: cidr }, limit, 'podwall: log unprogrammed local pod'));
+        out.push({ args: [...m, ...cmt(text), ...rejectArgs(family)] });
       }
       if (withDst) {
-        out.push({ args: ['-d', cidr, '-m', 'addrtype', '!', '--dst-type', 'LOCAL', '-m', 'set', '!', '--match-set', programmedName, 'dst', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED', ...cmt(text), ...rejectArgs(family)] });
+        const m = ['-d', cidr, '-m', 'addrtype', '!', '--dst-type', 'LOCAL', '-m', 'set', '!', '--match-set', programmedName, 'dst', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED'];
+        out.push(logRule(m, { kind: 'unprogrammed', direction: 'ingress', hint: cidr }, limit, 'podwall: log unprogrammed local pod'));
+        out.push({ args: [...m, ...cmt(text), ...rejectArgs(family)] });
       }
     }
     return out;

@@ -124,7 +124,7 @@ for (const backend of ['nft', 'legacy'] as const) {
     const denied = await cliJson(['trace', '--live', '--netns', ns, '--from', podIP('x', 'c'), '--to', podIP('x', 'b'), '--port', '80/TCP', '-o', 'json']);
     t.is(denied.decidedBy!.chain, podChainName('x', 'b'));
     t.is(denied.decidedBy!.action, 'REJECT');
-    t.deepEqual(denied.hops[0]!.logged, [{ group: 100, prefix: 'podwall drop x/b' }]);
+    t.deepEqual(denied.hops[0]!.logged, [{ group: 100, prefix: `podwall/1 deny in ${podChainName('x', 'b').slice('KUBE-POD-FW-'.length)} x/b` }]);
     t.like(denied.hops[0]!.packet, { hook: 'FORWARD', inIface: 'eth0', outIface: 'kube-bridge' });
   });
 }

@@ -88,3 +88,11 @@ test('durations and node port ranges', (t) => {
   t.deepEqual(parseNodePortRange('30000-32767'), [30000, 32767]);
   t.deepEqual(parseNodePortRange('80:90'), [80, 90]);
 });
+
+test('NFLOG rate limit: kube-router default, other rates, 0 for every denial, bad values named', (t) => {
+  t.deepEqual(buildConfig([], env).logLimit, { rate: '10/min', burst: 10 });
+  t.deepEqual(buildConfig(['--netpol-log-limit=100/second', '--netpol-log-burst', '50'], env).logLimit, { rate: '100/sec', burst: 50 });
+  t.is(buildConfig(['--netpol-log-limit=0'], env).logLimit.rate, undefined);
+  t.throws(() => buildConfig(['--netpol-log-limit=10/ms'], env), { instanceOf: FlagError, message: /^--netpol-log-limit: "10\/ms" is not a rate/ });
+  t.throws(() => buildConfig(['--netpol-log-burst=0'], env), { instanceOf: FlagError, message: /^--netpol-log-burst: "0" is not a burst/ });
+});

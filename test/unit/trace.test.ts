@@ -14,6 +14,7 @@ import { UserError } from '../../src/cli/common.js';
 import { compile } from '../../src/policy/compile.js';
 import { evaluate } from '../../src/sim/evaluate.js';
 import { render } from '../../src/dataplane/render.js';
+import { podChainName } from '../../src/dataplane/names.js';
 import { interpret } from '../../src/iptables/interpret.js';
 import type { Runner, ExecResult } from '../../src/dataplane/exec.js';
 import { ALL_PODS, conformanceObjects, podIP, policy, storeOf, writeManifests, type Raw } from '../support/conformance.js';
@@ -168,18 +169,19 @@ test('rendered: a denied pair shows the NFLOG and then the REJECT of the destina
   t.regex(h.decidedBy.chain, /^KUBE-POD-FW-/);
   t.is(h.decidedBy.action, 'REJECT');
   t.regex(h.decidedBy.line, /-j REJECT/);
-  t.true(chain.rules[h.decidedBy.index - 1]!.args.includes('x/b: reject traffic no policy allows'), 'the REJECT of x/b\'s own chain');
+  t.true(chain.rules[h.decidedBy.index - 1]!.args.includes('x/b: reject ingress no policy allows'), 'the REJECT of x/b\'s own chain');
   const nflog = h.steps[h.steps.length - 2]!;
   t.is(nflog.chain, h.decidedBy.chain);
   t.is(nflog.action, 'NFLOG 100');
   t.is(nflog.index, h.decidedBy.index - 1);
-  t.deepEqual(h.logged, [{ group: 100, prefix: 'podwall drop x/b' }]);
+  const xb = podChainName('x', 'b').slice('KUBE-POD-FW-'.length);
+  t.deepEqual(h.logged, [{ group: 100, prefix: `podwall/1 deny in ${xb} x/b` }]);
   t.is(h.rejectWith, 'icmp-port-unreachable');
   t.like(r.decidedBy, { node: 'node-1', chain: h.decidedBy.chain, index: h.decidedBy.index });
   t.true(r.agree);
   const text = formatTrace(r);
   t.regex(text, /verdict: DENIED \(REJECT on node node-1 at KUBE-POD-FW-\w+ #\d+\)/);
-  t.regex(text, /NFLOG 100 .*--nflog-prefix "podwall drop x\/b"/);
+  t.true(text.includes(`--nflog-prefix "podwall/1 deny in ${xb} x/b"`));
   t.regex(text, /simulator and rendered rules agree/);
 });
 
@@ -197,7 +199,7 @@ test('rendered: an allowed pair shows the policy chain rule that set the mark', 
   // The same source on port 80 is refused by its own (egress) chain.
   const d = traceRendered(store, { from: 'y/a', to: 'z/b', protocol: 'TCP', port: 80 }, { render: RENDER });
   t.is(d.verdict, 'REJECT');
-  t.deepEqual(d.hops[0]!.logged, [{ group: 100, prefix: 'podwall drop y/a' }]);
+  t.deepEqual(d.hops[0]!.logged, [{ group: 100, prefix: `podwall/1 deny out ${podChainName('y', 'a').slice('KUBE-POD-FW-'.length)} y/a` }]);
 });
 
 test('rendered: --node traces only that node and compares with the node plan', (t) => {
