@@ -391,12 +391,13 @@ export function generateCluster(profile: ProfileName | CustomProfile, seed: numb
       clusterIPs: [ipv4(isDns ? IP_10_96_0_0 + 10 : clusterIP++)],
       externalIPs: [],
       loadBalancerIPs: [],
+      ports: [{ port: 80, protocol: 'TCP' }],
       nodePorts: [],
     };
     if (pl.app.name === 'ingress-nginx' || (pl.app.kind === 'frontend' && rng.chance(0.15))) {
       svc.type = 'LoadBalancer';
       svc.loadBalancerIPs.push(ipv4(IP_100_64_0_0 + 1 + lb));
-      svc.nodePorts.push({ port: 30000 + (lb % 2768), protocol: 'TCP' });
+      svc.nodePorts.push({ port: 30000 + (lb % 2768), protocol: 'TCP', index: 0 });
       lb++;
     } else if (pl.app.kind === 'backend' && rng.chance(0.02)) {
       svc.externalIPs.push(ipv4(IP_100_65_0_0 + 1 + ext++));
@@ -612,7 +613,7 @@ export function toRawObject(o: ClusterObject): Record<string, unknown> {
           clusterIP: o.clusterIPs[0],
           clusterIPs: [...o.clusterIPs],
           ...(o.externalIPs.length ? { externalIPs: [...o.externalIPs] } : {}),
-          ports: o.nodePorts.length ? o.nodePorts.map((p) => ({ port: 80, protocol: p.protocol, nodePort: p.port })) : [{ port: 80, protocol: 'TCP' }],
+          ports: o.ports.map((p, i) => ({ port: p.port, protocol: p.protocol, ...(o.nodePorts[i] ? { nodePort: o.nodePorts[i]!.port } : {}) })),
         },
         status: o.loadBalancerIPs.length ? { loadBalancer: { ingress: o.loadBalancerIPs.map((ip) => ({ ip })) } } : {},
       };

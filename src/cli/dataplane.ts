@@ -26,7 +26,8 @@ function families(text: string): Family[] {
   throw new UserError(`--family ${JSON.stringify(text)}: expected ipv4, ipv6 or both`, 2);
 }
 
-function ranges(flag: string, list: string[] | undefined, dflt: string[] = []): string[] {
+/** A repeatable range flag (also comma-separated) as canonical CIDRs; a bad one is a usage error. */
+export function ranges(flag: string, list: string[] | undefined, dflt: string[] = []): string[] {
   return (list ?? dflt).flatMap((v) => v.split(',')).map((r) => {
     const p = parseCIDR(r.trim());
     if (!p.ok) throw new UserError(`--${flag} ${JSON.stringify(r)}: not a CIDR: ${p.reason}`, 2);

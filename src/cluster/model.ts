@@ -129,7 +129,10 @@ export interface Service {
   externalIPs: string[];
   /** status.loadBalancer.ingress[].ip */
   loadBalancerIPs: string[];
-  nodePorts: { port: number; protocol: Protocol }[];
+  /** spec.ports[].port / protocol: what clients connect to on the Service's addresses. */
+  ports: { port: number; protocol: Protocol }[];
+  /** spec.ports[].nodePort / protocol (`index`: of the entry in spec.ports). */
+  nodePorts: { port: number; protocol: Protocol; index?: number }[];
   origin?: Origin;
 }
 

@@ -654,17 +654,45 @@ function readService(ctx: Ctx, o: Json): Service | undefined {
   const externalIPs = readIPs(ctx, Array.isArray(spec.externalIPs) ? spec.externalIPs : [], 'spec.externalIPs');
   const lb = isObj(status.loadBalancer) && Array.isArray(status.loadBalancer.ingress) ? status.loadBalancer.ingress : [];
   const loadBalancerIPs = readIPs(ctx, lb.filter((x) => isObj(x) && typeof x.ip === 'string').map((x) => (x as Json).ip), 'status.loadBalancer.ingress');
+  // Ports decide which Service address:port pairs KUBE-ROUTER-INPUT exempts: one the API server
+  // would refuse rejects the Service (its last accepted version stays).
+  const ports: Service['ports'] = [];
   const nodePorts: Service['nodePorts'] = [];
-  if (Array.isArray(spec.ports)) {
-    for (const p of spec.ports) {
-      if (isObj(p) && typeof p.nodePort === 'number') {
-        const protocol = (p.protocol ?? 'TCP') as Protocol;
-        if ((PROTOCOLS as readonly string[]).includes(protocol)) nodePorts.push({ port: p.nodePort, protocol });
-      }
-    }
+  let portsOk = true;
+  if (spec.ports !== undefined && spec.ports !== null && !Array.isArray(spec.ports)) {
+    ctx.error('invalid-port', 'spec.ports', 'must be a list');
+    portsOk = false;
   }
-  if (!name || !namespace || !clusterIPs || !externalIPs || !loadBalancerIPs) return undefined;
-  return { kind: 'Service', namespace, name, type: typeof spec.type === 'string' ? spec.type : 'ClusterIP', clusterIPs, externalIPs, loadBalancerIPs, nodePorts };
+  (Array.isArray(spec.ports) ? spec.ports : []).forEach((p, i) => {
+    const f = `spec.ports[${i}]`;
+    if (!isObj(p)) {
+      ctx.error('invalid-port', f, 'must be an object');
+      portsOk = false;
+      return;
+    }
+    const protocol = p.protocol ?? 'TCP';
+    if (typeof protocol !== 'string' || !(PROTOCOLS as readonly string[]).includes(protocol)) {
+      ctx.error('unknown-protocol', `${f}.protocol`, `${show(protocol)} is not a supported protocol (TCP, UDP, SCTP)`);
+      portsOk = false;
+      return;
+    }
+    const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+    if (!isPort(p.port)) {
+      ctx.error('port-out-of-range', `${f}.port`, `${show(p.port)} is not a port number (1-65535)`);
+      portsOk = false;
+      return;
+    }
+    ports.push({ port: p.port, protocol: protocol as Protocol });
+    if (p.nodePort === undefined || p.nodePort === null || p.nodePort === 0) return;
+    if (!isPort(p.nodePort)) {
+      ctx.error('port-out-of-range', `${f}.nodePort`, `${show(p.nodePort)} is not a port number (1-65535)`);
+      portsOk = false;
+      return;
+    }
+    nodePorts.push({ port: p.nodePort, protocol: protocol as Protocol, index: i });
+  });
+  if (!name || !namespace || !clusterIPs || !externalIPs || !loadBalancerIPs || !portsOk) return undefined;
+  return { kind: 'Service', namespace, name, type: typeof spec.type === 'string' ? spec.type : 'ClusterIP', clusterIPs, externalIPs, loadBalancerIPs, ports, nodePorts };
 }
 
 // ---------------------------------------------------------------- entry point

@@ -140,6 +140,10 @@ export function canonicalMember(m: IpsetMember, type: string, family: 'inet' | '
     if (c) entry = netEntry(c);
   } else if (type === 'hash:ip') {
     entry = canonicalIP(entry, fam) ?? entry;
+  } else if (type === 'hash:ip,port') {
+    // `address,proto:port`; ipset save prints the address canonical and the port as a number.
+    const comma = entry.lastIndexOf(',');
+    if (comma > 0) entry = `${canonicalIP(entry.slice(0, comma), fam) ?? entry.slice(0, comma)}${entry.slice(comma)}`;
   }
   return `${entry}${m.nomatch ? ' nomatch' : ''}`;
 }

@@ -69,8 +69,12 @@ export const POD_SUBNETS_SET = 'kube-router-pod-subnets';
 export const NODE_IPS_SET = 'kube-router-node-ips';
 /** kube-router's --netpol-default-deny set: not rendered by podwall, owned for cleanup. */
 export const KUBE_ROUTER_LOCAL_PODS_SET = 'kube-router-local-pods';
-/** Service cluster/external/load-balancer IPs (podwall's own name: kube-router's proxy owns kube-router-svip). */
-export const SERVICE_IPS_SET = 'podwall-service-ips';
+/**
+ * Service address,proto:port pairs KUBE-ROUTER-INPUT lets through (podwall's own name: kube-router's
+ * proxy owns kube-router-svip). Earlier podwall versions had a hash:ip `podwall-service-ips`; as a
+ * stale podwall-* set it is destroyed once nothing references it.
+ */
+export const SERVICE_PORTS_SET = 'podwall-service-ports';
 /** Local pods podwall has programmed; traffic of other IPs of the node's pod CIDR is rejected. */
 export const PROGRAMMED_SET = 'podwall-programmed';
 /** Prefix of temporary sets used to swap in new members (stale ones are garbage-collected). */

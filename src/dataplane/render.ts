@@ -4,7 +4,7 @@
 //
 // Layout (filter table):
 //   INPUT/FORWARD/OUTPUT ─(position 1)→ KUBE-ROUTER-INPUT/FORWARD/OUTPUT
-//   KUBE-ROUTER-INPUT:   whitelist RETURNs (service ranges, service-IP set, LOCAL node ports), then
+//   KUBE-ROUTER-INPUT:   whitelist RETURNs (Service address,port set; LOCAL Service node ports), then
 //                        `-s pod -j KUBE-POD-FW-x` (pod → node is the pod's egress), fail-closed
 //                        REJECTs, `mark 0x20000 → ACCEPT`
 //   KUBE-ROUTER-FORWARD: per isolated local pod `-d pod`, bridged `-d pod`, `-s pod`, bridged `-s pod`
@@ -26,6 +26,7 @@ import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js
 import { LRUCache } from 'lru-cache';
 import { sanitizeComment } from '../iptables/write.js';
 import { formatCIDR, parseCIDR } from '../net/ip.js';
+import { serviceExemptions, type ServiceExemptions, type ServiceRanges } from '../cluster/service-exemptions.js';
 import type { CidrPeer, Plan, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
 import { DEFAULT_LOG_LIMIT, encodePrefix, limitArgs, type LogLimit, type NflogTag } from './nflog.js';
 import { canonicalIP, halves, hashIpSet, hashNetSet, ipBlockMembers, parseNetOf, setFamily } from './ipset.js';
@@ -45,7 +46,7 @@ import {
   NODE_IPS_SET,
   POD_SUBNETS_SET,
   PROGRAMMED_SET,
-  SERVICE_IPS_SET,
+  SERVICE_PORTS_SET,
   SRC_SET_PREFIX,
   TOP_CHAINS,
   familySetName,
@@ -60,11 +61,15 @@ export interface RenderOptions {
   family: Family;
   /** This node's name (its pod CIDRs bound the fail-closed rules). */
   node: string;
-  /** --service-cluster-ip-range (both families may be given; only this family's are used). */
+  /**
+   * --service-cluster-ip-range, --service-external-ip-range, --loadbalancer-ip-range (both families
+   * may be given): only Service addresses inside the range of their kind are exempted in
+   * KUBE-ROUTER-INPUT (see cluster/service-exemptions.ts).
+   */
   serviceClusterIPRanges: string[];
   serviceExternalIPRanges: string[];
   loadBalancerIPRanges: string[];
-  /** --service-node-port-range, inclusive. */
+  /** --service-node-port-range, inclusive: only Service node ports inside it are exempted. */
   nodePortRange: [number, number];
   /**
    * Fail closed for pods podwall has not programmed yet (kube-router's --netpol-default-deny):
@@ -134,19 +139,50 @@ export function topLevelJump(hook: BuiltinHook): IptRule {
   return { args: ['-m', 'comment', '--comment', `kube-router netpol - ${uuid}`, '-j', target] };
 }
 
-/** A kube-router style rule whose comment carries the rule's uuid (computed over kube-router's arg order). */
-function uuidComment(chain: string, text: string, kubeRouterArgs: (c: string) => string[]): string {
-  return `${text} - ${kubeRouterRuleUuid(chain, kubeRouterArgs(text))}`;
-}
-
-function rangesOf(list: readonly string[], family: Family, flag: string): string[] {
+/** Validated, canonical CIDRs of a range flag (both families). */
+function rangesOf(list: readonly string[], flag: string): string[] {
   const out: string[] = [];
   for (const s of list) {
     const r = parseCIDR(s);
     if (!r.ok) throw new RenderError(`${flag}: ${JSON.stringify(s)} is not a CIDR (${r.reason})`);
-    if (r.cidr.family === family) out.push(formatCIDR(r.cidr));
+    out.push(formatCIDR(r.cidr));
   }
   return out;
+}
+
+/**
+ * Exemptions depend on the plan's Services and nodes (arrays the incremental compiler keeps while
+ * nothing in them changed) and on the range flags.
+ */
+const exemptionCache = new WeakMap<readonly object[], WeakMap<readonly object[], Map<string, ServiceExemptions>>>();
+
+function cachedExemptions(plan: Plan, ranges: ServiceRanges): ServiceExemptions {
+  let byNodes = exemptionCache.get(plan.services);
+  if (!byNodes) exemptionCache.set(plan.services, (byNodes = new WeakMap()));
+  let byRanges = byNodes.get(plan.nodes);
+  if (!byRanges) byNodes.set(plan.nodes, (byRanges = new Map()));
+  const key = JSON.stringify(ranges);
+  let hit = byRanges.get(key);
+  if (!hit) byRanges.set(key, (hit = serviceExemptions(plan.services, plan.nodes, ranges)));
+  return hit;
+}
+
+const serviceSetCache = new WeakMap<ServiceExemptions, Map<Family, Ipset>>();
+
+/** podwall-service-ports: `address,proto:port` of this family (as `ipset save` prints them). */
+function serviceSet(exempt: ServiceExemptions, family: Family): Ipset {
+  let m = serviceSetCache.get(exempt);
+  if (!m) serviceSetCache.set(exempt, (m = new Map()));
+  let set = m.get(family);
+  if (!set) {
+    const members: IpsetMember[] = [];
+    for (const e of exempt.addressPorts) {
+      const ip = canonicalIP(e.ip, family);
+      if (ip !== undefined) members.push({ entry: `${ip},${protoName(e.protocol)}:${e.port}` });
+    }
+    m.set(family, (set = { name: familySetName(SERVICE_PORTS_SET, family), type: 'hash:ip,port', family: setFamily(family), options: [], members }));
+  }
+  return set;
 }
 
 /** CIDRs of this family among `list`, canonical, deduplicated (a /0 as its two halves). */
@@ -455,10 +491,17 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   const node = plan.nodes.find((n) => n.name === opts.node);
   const podSubnets = cachedBy(plan.nodes, `subnets/${family}`, () => hashNetSet(familySetName(POD_SUBNETS_SET, family), family, plan.nodes.flatMap((n) => n.podCIDRs)));
   const nodeIPs = cachedBy(plan.nodes, `nodes/${family}`, () => hashIpSet(familySetName(NODE_IPS_SET, family), family, plan.nodes.flatMap((n) => n.addresses)));
-  const serviceIPs = cachedBy(plan.services, `service/${family}`, () => hashIpSet(familySetName(SERVICE_IPS_SET, family), family, plan.services.flatMap((s) => s.ips)));
+  const ranges = {
+    clusterIP: rangesOf(opts.serviceClusterIPRanges, '--service-cluster-ip-range'),
+    externalIP: rangesOf(opts.serviceExternalIPRanges ?? [], '--service-external-ip-range'),
+    loadBalancerIP: rangesOf(opts.loadBalancerIPRanges ?? [], '--loadbalancer-ip-range'),
+    nodePort: [npLo!, npHi!] as const,
+  };
+  const exempt = cachedExemptions(plan, ranges);
+  const servicePorts = serviceSet(exempt, family);
   reg.add(podSubnets);
   reg.add(nodeIPs);
-  reg.add(serviceIPs);
+  reg.add(servicePorts);
 
   const localPods = plan.pods.filter((p) => plan.node !== undefined || p.nodeName === opts.node);
   const policies = new Map(plan.policies.map((p) => [p.id, p]));
@@ -494,26 +537,19 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
     }
   }
 
-  // KUBE-ROUTER-INPUT whitelist: traffic to services is judged after DNAT, on the real endpoint.
+  // KUBE-ROUTER-INPUT whitelist (service-exemptions.ts): with an IPVS service proxy a Service address
+  // is local to every node, and the connection is judged on the backend it is handed to. Only
+  // address,proto:port pairs of Services inside the range flags (never a node address or a pod
+  // CIDR), and LOCAL node ports that Services have, are let through.
   const inputHead: IptRule[] = [];
-  for (const r of rangesOf(opts.serviceClusterIPRanges, family, '--service-cluster-ip-range')) {
-    const c = uuidComment(KUBE_ROUTER_INPUT, 'allow traffic to primary/secondary cluster IP range', (t) => ['-m', 'comment', '--comment', t, '-d', r, '-j', 'RETURN']);
-    inputHead.push({ args: ['-d', r, '-m', 'comment', '--comment', c, '-j', 'RETURN'] });
-  }
-  inputHead.push({ args: ['-m', 'set', '--match-set', serviceIPs.name, 'dst', ...cmt('allow traffic to service IPs'), '-j', 'RETURN'] });
-  const ports = npLo === npHi ? `${npLo}` : `${npLo}:${npHi}`;
-  for (const [proto, up] of [['tcp', 'TCP'], ['udp', 'UDP'], ['sctp', 'SCTP']] as const) {
-    const text = `allow LOCAL ${up} traffic to node ports`;
-    const c = uuidComment(KUBE_ROUTER_INPUT, text, (t) => ['-p', proto, '-m', 'comment', '--comment', t, '-m', 'addrtype', '--dst-type', 'LOCAL', '-m', 'multiport', '--dports', ports, '-j', 'RETURN']);
-    inputHead.push({ args: ['-p', proto, '-m', 'comment', '--comment', c, '-m', 'addrtype', '--dst-type', 'LOCAL', '-m', 'multiport', '--dports', ports, '-j', 'RETURN'] });
-  }
-  for (const [list, flag, text] of [
-    [opts.serviceExternalIPRanges, '--service-external-ip-range', 'allow traffic to external IP range: '],
-    [opts.loadBalancerIPRanges, '--loadbalancer-ip-range', 'allow traffic to load balancer IP range: '],
-  ] as const) {
-    for (const r of rangesOf(list ?? [], family, flag)) {
-      const c = uuidComment(KUBE_ROUTER_INPUT, text + r, (t) => ['-m', 'comment', '--comment', t, '-d', r, '-j', 'RETURN']);
-      inputHead.push({ args: ['-d', r, '-m', 'comment', '--comment', c, '-j', 'RETURN'] });
+  inputHead.push({ args: ['-m', 'set', '--match-set', servicePorts.name, 'dst,dst', ...cmt('allow traffic to Service addresses and ports inside the service ranges'), '-j', 'RETURN'] });
+  for (const proto of ['TCP', 'UDP', 'SCTP'] as const) {
+    const list = exempt.nodePorts[proto];
+    // multiport takes at most 15 ports per rule.
+    for (let i = 0; i < list.length; i += 15) {
+      inputHead.push({
+        args: ['-p', protoName(proto)!, '-m', 'addrtype', '--dst-type', 'LOCAL', '-m', 'multiport', '--dports', list.slice(i, i + 15).join(','), ...cmt(`allow LOCAL ${proto} traffic to Service node ports`), '-j', 'RETURN'],
+      });
     }
   }
 

@@ -276,7 +276,7 @@ function explainDisagreement(r: TraceReport, plan: Plan): string {
   }
   const whitelisted = r.hops.some((h) => h.steps.some((s) => s.chain === 'KUBE-ROUTER-INPUT' && s.action === 'RETURN'));
   if (!blocked && whitelisted) {
-    return 'expected: KUBE-ROUTER-INPUT lets traffic to service ranges and LOCAL node ports through (it is judged after DNAT on the real endpoint); the simulator judges the address as given';
+    return 'expected: KUBE-ROUTER-INPUT lets traffic to a Service\'s own address and port (inside the service range flags) and to its LOCAL node ports through (an IPVS proxy hands it to a backend, where it is judged); the simulator judges the address as given';
   }
   return 'BUG: the rendered rules and the simulator disagree; please report it with this output';
 }

@@ -173,7 +173,15 @@ export function planNodes(store: ClusterStore): Plan['nodes'] {
 
 export function planServices(store: ClusterStore): Plan['services'] {
   return [...store.services.values()]
-    .map((s) => ({ key: objectKey(s), ips: [...new Set([...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs])] }))
+    .map((s) => ({
+      key: objectKey(s),
+      ips: [...new Set([...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs])],
+      clusterIPs: [...s.clusterIPs],
+      externalIPs: [...s.externalIPs],
+      loadBalancerIPs: [...s.loadBalancerIPs],
+      ports: s.ports.map((p) => ({ ...p })),
+      nodePorts: s.nodePorts.map((p) => ({ ...p })),
+    }))
     .sort((a, b) => byKey(a.key, b.key));
 }
 

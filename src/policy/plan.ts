@@ -111,7 +111,14 @@ export interface PlanNode {
 
 export interface PlanService {
   key: string;
+  /** Every address of the Service (cluster, external and load-balancer IPs). */
   ips: string[];
+  clusterIPs: string[];
+  externalIPs: string[];
+  loadBalancerIPs: string[];
+  /** The ports clients connect to on those addresses, and the node ports. */
+  ports: { port: number; protocol: Protocol }[];
+  nodePorts: { port: number; protocol: Protocol; index?: number }[];
 }
 
 export interface Plan {

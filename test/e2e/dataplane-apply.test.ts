@@ -92,6 +92,22 @@ const P_ALLOW = (ports: Raw[]) =>
 const P_CLIENTS = policy('z', 'from-clients', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 'http' }, { port: 80 }] }] });
 const P_EGRESS = policy('y', 'egress-b', { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: {} }], ports: [{ port: 53, protocol: 'UDP' }] }] });
 
+/** Dual-stack, with an external IP outside the ranges and 17 node ports (two multiport rules). */
+const SERVICE = (ports: string[]): Raw => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name: 'dns', namespace: 'z' },
+  spec: {
+    type: 'NodePort',
+    clusterIPs: ['10.96.0.10', 'fd00:96::a'],
+    externalIPs: ['198.51.100.1'],
+    ports: [
+      ...ports.map((p, i) => ({ name: `p${i}`, port: Number(p.split('/')[0]), protocol: p.split('/')[1], nodePort: 30053 + i })),
+      ...Array.from({ length: 15 }, (_, i) => ({ name: `n${i}`, port: 9000 + i, protocol: 'TCP', nodePort: 31000 + i })),
+    ],
+  },
+});
+
 const CHANGES: Change[] = [
   { kind: 'pod add (local, dual-stack)', step: { apply: [pod('x', 'd', { pod: 'd', role: 'client' }, ['10.244.1.40', 'fd00:244:1::40'])] } },
   { kind: 'pod add (remote)', step: { apply: [pod('y', 'e', { pod: 'e' }, ['10.244.2.41'], 'node-2')] } },
@@ -106,6 +122,8 @@ const CHANGES: Change[] = [
     step: { apply: [{ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-3' }, spec: { podCIDRs: ['10.244.3.0/24', 'fd00:244:3::/64'] }, status: { addresses: [{ type: 'InternalIP', address: '172.18.0.4' }] } }] },
   },
   { kind: 'node delete', step: { remove: [{ kind: 'Node', name: 'node-3' }] } },
+  { kind: 'service add (address,port set; node port rules)', step: { apply: [SERVICE(['53/UDP', '53/TCP'])] } },
+  { kind: 'service update', step: { apply: [SERVICE(['53/UDP', '8053/TCP'])] } },
   { kind: 'no change', step: {} },
 ];
 
@@ -146,6 +164,13 @@ for (const backend of ['nft', 'legacy'] as const) {
       t.is(foreignText(ns, backend), foreign, `${c.kind}: foreign rules and sets untouched`);
       if (c.kind === 'no change') t.is(r.ipsetLines + r.iptablesLines, 0, 'nothing written when nothing changed');
       if (c.kind === 'pod add (remote)' || c.kind === 'pod relabel' || c.kind === 'node add') t.is(r.iptablesLines, 0, `${c.kind}: set members only`);
+      if (c.kind.startsWith('service add')) {
+        const set = parseIpsetSave(sh(ns, ['ipset', 'save', 'podwall-service-ports']))[0]!;
+        t.is(set.type, 'hash:ip,port');
+        t.true(set.members.some((m) => m.entry === '10.96.0.10,udp:53'), 'cluster IP inside the range, with its port');
+        t.false(set.members.some((m) => m.entry.startsWith('198.51.100.1,')), 'external IP outside the range: not exempted');
+        t.regex(sh(ns, [bins(backend).save.ipv4, '-t', 'filter']), /--dports 30054,31000,31001,/);
+      }
     }
     console.log(`\n[${backend}] lines written per change kind:\n  ${report.join('\n  ')}`);
     t.log(report.join('\n'));
@@ -222,3 +247,21 @@ test('init detects the backend like the iptables-wrapper (legacy rules present â
   await dp1.init();
   t.is(dp1.backend, 'legacy', 'kubelet hint chain in legacy');
 });
+
+for (const backend of ['nft', 'legacy'] as const) {
+  test(`${backend}: upgrade from the hash:ip podwall-service-ips whitelist (every port of every Service address) converges and destroys it`, async (t) => {
+    const ns = newNamespace(`svc-${backend}`);
+    const b = bins(backend);
+    // What an earlier podwall left: the set and a KUBE-ROUTER-INPUT rule returning on it.
+    sh(ns, ['ipset', 'restore'], 'create podwall-service-ips hash:ip family inet\nadd podwall-service-ips 172.18.0.2\n');
+    sh(ns, [b.restore.ipv4, '--noflush'], '*filter\n:KUBE-ROUTER-INPUT - [0:0]\n-A KUBE-ROUTER-INPUT -m set --match-set podwall-service-ips dst -m comment --comment "allow traffic to service IPs" -j RETURN\n-I INPUT 1 -j KUBE-ROUTER-INPUT\nCOMMIT\n');
+    const store = new ClusterStore();
+    applyObjects(store, [...conformanceObjects(), P_DENY, SERVICE(['53/UDP'])]);
+    const dp = new Dataplane({ netns: ns, backend, families: ['ipv4'] });
+    await dp.init();
+    const desired = [render(compile(store, { node: 'node-1' }), { ...RO, family: 'ipv4' })];
+    await dp.apply(desired);
+    verify0(t, ns, backend, desired, ['ipv4'], 'converged');
+    t.false(sh(ns, ['ipset', 'list', '-n']).split('\n').includes('podwall-service-ips'), 'the old set is gone');
+  });
+}

@@ -59,7 +59,11 @@ export function plan(pods: PlanPod[], policies: PlanPolicy[], extra: Partial<Pla
       { name: 'n1', addresses: ['172.18.0.2', 'fc00::2'], podCIDRs: ['10.244.1.0/24', 'fd00:244:1::/64'] },
       { name: 'n2', addresses: ['172.18.0.3', 'fc00::3'], podCIDRs: ['10.244.2.0/24', 'fd00:244:2::/64'] },
     ],
-    services: [{ key: 'shop/web', ips: ['10.96.0.10', 'fd00:96::10'] }],
+    services: [
+      { key: 'shop/web', ips: ['10.96.0.10', 'fd00:96::10'], clusterIPs: ['10.96.0.10', 'fd00:96::10'], externalIPs: [], loadBalancerIPs: [], ports: [{ port: 443, protocol: 'TCP' }], nodePorts: [{ port: 30080, protocol: 'TCP' }] },
+      // externalIPs inside --service-external-ip-range (192.0.2.0/24), outside it, and a node's address
+      { key: 'shop/ext', ips: ['10.96.0.11', '192.0.2.10', '198.51.100.1', '172.18.0.2'], clusterIPs: ['10.96.0.11'], externalIPs: ['192.0.2.10', '198.51.100.1', '172.18.0.2'], loadBalancerIPs: [], ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }], nodePorts: [] },
+    ],
     podByIP,
     namespaceLabels: {},
     ...extra,

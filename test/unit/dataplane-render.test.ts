@@ -164,7 +164,7 @@ test('only isolated local pods get chains; only referenced peer sets are rendere
     if (s.name.startsWith('KUBE-')) t.true(referenced.has(s.name), `${s.name} is referenced`);
   }
   for (const name of referenced) t.truthy(d.sets.find((s) => s.name === name), `${name} is rendered`);
-  t.deepEqual(d.sets.filter((s) => !s.name.startsWith('KUBE-')).map((s) => s.name), ['kube-router-pod-subnets', 'kube-router-node-ips', 'podwall-service-ips', 'podwall-programmed']);
+  t.deepEqual(d.sets.filter((s) => !s.name.startsWith('KUBE-')).map((s) => s.name), ['kube-router-pod-subnets', 'kube-router-node-ips', 'podwall-service-ports', 'podwall-programmed']);
   const programmed = d.sets.find((s) => s.name === 'podwall-programmed')!;
   t.deepEqual(programmed.members.map((m) => m.entry), ['10.244.1.5', '10.244.1.6', '10.244.1.7']);
   // IPv6: the same names with inet6:, only IPv6 members; db-1 has no IPv6 address
@@ -211,8 +211,11 @@ test('same-node, self, node and service traffic', (t) => {
   t.is(f('10.244.1.7', '10.244.1.5', 81, { ctstate: 'INVALID' }), 'DROP');
   t.is(trace(d, { src: '172.18.0.2', dst: '10.244.1.6', protocol: 'tcp', dport: 9999, hook: 'OUTPUT' }), 'ACCEPT', 'node -> pod (kubelet probes)');
   t.is(trace(d, { src: '10.244.1.6', dst: '172.18.0.2', protocol: 'tcp', dport: 10250, hook: 'INPUT' }), 'REJECT', 'pod -> node is the pod egress');
-  t.is(trace(d, { src: '10.244.1.6', dst: '172.18.0.2', protocol: 'tcp', dport: 30080, hook: 'INPUT' }), 'ACCEPT', 'LOCAL node ports are whitelisted');
-  t.is(trace(d, { src: '10.244.1.6', dst: '10.96.0.10', protocol: 'tcp', dport: 443, hook: 'INPUT' }), 'ACCEPT', 'service VIPs are judged after DNAT');
+  t.is(trace(d, { src: '10.244.1.6', dst: '172.18.0.2', protocol: 'tcp', dport: 30080, hook: 'INPUT' }), 'ACCEPT', 'a Service node port on a LOCAL address is let through');
+  t.is(trace(d, { src: '10.244.1.6', dst: '172.18.0.2', protocol: 'tcp', dport: 30081, hook: 'INPUT' }), 'REJECT', 'a port of the node port range no Service has is the pod egress');
+  t.is(trace(d, { src: '10.244.1.6', dst: '172.18.0.2', protocol: 'udp', dport: 30080, hook: 'INPUT' }), 'REJECT', 'the node port only with its protocol');
+  t.is(trace(d, { src: '10.244.1.6', dst: '10.96.0.10', protocol: 'tcp', dport: 443, hook: 'INPUT' }), 'ACCEPT', 'a Service address and port (IPVS: local) is judged on the backend');
+  t.is(trace(d, { src: '10.244.1.6', dst: '10.96.0.10', protocol: 'tcp', dport: 22, hook: 'INPUT' }), 'REJECT', 'another port of a Service address is the pod egress (it reaches the node)');
   t.is(trace(d, { src: '10.244.1.7', dst: '10.244.2.80', protocol: 'tcp', dport: 80, hook: 'FORWARD' }), 'ACCEPT', 'a pod no policy isolates is left to the rest of the table');
 });
 

@@ -1,0 +1,136 @@
+// Which Service addresses and ports KUBE-ROUTER-INPUT lets through before the pods' egress is judged.
+// Pure; shared by the render (what the node exempts) and lint (what it refuses, and why).
+//
+// Why there is an exemption at all: with an IPVS service proxy (kube-router's, kube-proxy's IPVS
+// mode) every Service address is bound to a dummy interface of each node, so a pod's connection to
+// it arrives in INPUT addressed to the Service; the proxy then hands it to a backend, and the
+// policy is judged on that backend. Whoever may create a Service chooses its externalIPs (and, with
+// some controllers, its load-balancer IPs), so an exemption is a hole unless bounded:
+//   - an address is exempted only when it lies in the range the operator configured for its kind
+//     (--service-cluster-ip-range for cluster IPs, --service-external-ip-range for external IPs,
+//     --loadbalancer-ip-range for load-balancer IPs);
+//   - never a node's own address nor an address inside a node's pod CIDR, whatever the ranges say;
+//   - only with the Service's own ports and protocols (address,proto:port), never the whole
+//     address: an IPVS address answers on every other port with the node's own sockets.
+// Node ports are exempted on the node's own (LOCAL) addresses only for the node ports Services
+// really have inside --service-node-port-range.
+import type { Protocol } from './model.js';
+import { cidrContainsIP, mustCIDR, parseIP, type Cidr } from '../net/ip.js';
+
+export interface ServiceRanges {
+  /** --service-cluster-ip-range (canonical CIDRs, any family). */
+  clusterIP: readonly string[];
+  /** --service-external-ip-range. */
+  externalIP: readonly string[];
+  /** --loadbalancer-ip-range. */
+  loadBalancerIP: readonly string[];
+  /** --service-node-port-range, inclusive. */
+  nodePort: readonly [number, number];
+}
+
+/** The parts of a Service this needs (the cluster model's Service and the Plan's both have them). */
+export interface ServiceAddresses {
+  key: string;
+  clusterIPs: readonly string[];
+  externalIPs: readonly string[];
+  loadBalancerIPs: readonly string[];
+  ports: readonly { port: number; protocol: Protocol }[];
+  nodePorts: readonly { port: number; protocol: Protocol; index?: number }[];
+}
+
+export interface NodeAddresses {
+  name: string;
+  addresses: readonly string[];
+  podCIDRs: readonly string[];
+}
+
+export type AddressKind = 'clusterIP' | 'externalIP' | 'loadBalancerIP';
+
+/** One address not exempted, and why (lint turns these into warnings). */
+export interface RefusedAddress {
+  service: string;
+  kind: AddressKind;
+  /** Index within its list (spec.clusterIPs, spec.externalIPs, status.loadBalancer.ingress). */
+  index: number;
+  ip: string;
+  reason: 'outside-range' | 'node-address' | 'pod-cidr';
+  /** The node whose address or pod CIDR it is. */
+  node?: string;
+}
+
+export interface RefusedNodePort {
+  service: string;
+  /** Index of the entry in spec.ports (when known), else in the node port list. */
+  index: number;
+  port: number;
+  protocol: Protocol;
+}
+
+export interface ServiceExemptions {
+  /** Exempted address, protocol and port, deduplicated, sorted (IPv4 and IPv6 mixed). */
+  addressPorts: { ip: string; protocol: Protocol; port: number }[];
+  /** Node ports exempted on LOCAL addresses, per protocol, sorted and deduplicated. */
+  nodePorts: Record<Protocol, number[]>;
+  refused: RefusedAddress[];
+  refusedNodePorts: RefusedNodePort[];
+}
+
+export const RANGE_FLAG: Record<AddressKind, string> = {
+  clusterIP: '--service-cluster-ip-range',
+  externalIP: '--service-external-ip-range',
+  loadBalancerIP: '--loadbalancer-ip-range',
+};
+
+const ip = (s: string) => parseIP(s);
+
+/** Everything about exemptions for these Services, nodes and ranges. */
+export function serviceExemptions(services: readonly ServiceAddresses[], nodes: readonly NodeAddresses[], ranges: ServiceRanges): ServiceExemptions {
+  const rangeCidrs: Record<AddressKind, Cidr[]> = {
+    clusterIP: ranges.clusterIP.map(mustCIDR),
+    externalIP: ranges.externalIP.map(mustCIDR),
+    loadBalancerIP: ranges.loadBalancerIP.map(mustCIDR),
+  };
+  const nodeAddr = new Map<string, string>();
+  for (const n of nodes) for (const a of n.addresses) if (!nodeAddr.has(a)) nodeAddr.set(a, n.name);
+  const podCIDRs = nodes.flatMap((n) => n.podCIDRs.map((c) => ({ cidr: mustCIDR(c), node: n.name })));
+  const seen = new Set<string>();
+  const addressPorts: ServiceExemptions['addressPorts'] = [];
+  const refused: RefusedAddress[] = [];
+  for (const s of services) {
+    for (const [kind, list] of [
+      ['clusterIP', s.clusterIPs],
+      ['externalIP', s.externalIPs],
+      ['loadBalancerIP', s.loadBalancerIPs],
+    ] as const) {
+      list.forEach((text, index) => {
+        const a = ip(text);
+        if (!a) return; // normalisation already refused it
+        const base = { service: s.key, kind, index, ip: text };
+        const node = nodeAddr.get(text);
+        if (node !== undefined) return void refused.push({ ...base, reason: 'node-address', node });
+        const cidr = podCIDRs.find((c) => cidrContainsIP(c.cidr, a));
+        if (cidr) return void refused.push({ ...base, reason: 'pod-cidr', node: cidr.node });
+        if (!rangeCidrs[kind].some((r) => cidrContainsIP(r, a))) return void refused.push({ ...base, reason: 'outside-range' });
+        for (const p of s.ports) {
+          const k = `${text},${p.protocol}:${p.port}`;
+          if (seen.has(k)) continue;
+          seen.add(k);
+          addressPorts.push({ ip: text, protocol: p.protocol, port: p.port });
+        }
+      });
+    }
+  }
+  addressPorts.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : a.port - b.port));
+
+  const byProto: Record<Protocol, Set<number>> = { TCP: new Set(), UDP: new Set(), SCTP: new Set() };
+  const refusedNodePorts: RefusedNodePort[] = [];
+  const [lo, hi] = ranges.nodePort;
+  for (const s of services) {
+    s.nodePorts.forEach((p, index) => {
+      if (p.port < lo || p.port > hi) refusedNodePorts.push({ service: s.key, index: p.index ?? index, port: p.port, protocol: p.protocol });
+      else byProto[p.protocol].add(p.port);
+    });
+  }
+  const sorted = (x: Set<number>) => [...x].sort((a, b) => a - b);
+  return { addressPorts, nodePorts: { TCP: sorted(byProto.TCP), UDP: sorted(byProto.UDP), SCTP: sorted(byProto.SCTP) }, refused, refusedNodePorts };
+}
