@@ -603,6 +603,16 @@ export function toRawObject(o: ClusterObject): Record<string, unknown> {
         },
         status: { ...(o.phase ? { phase: o.phase } : {}), ...(o.ips.length ? { podIP: o.ips[0], podIPs: o.ips.map((ip) => ({ ip })) } : {}) },
       };
+    case 'Workload': {
+      const spec = {
+        ...(o.hostNetwork ? { hostNetwork: true } : {}),
+        containers: [{ name: 'main', image: 'registry.example/app:1', ports: o.ports.map((p) => ({ ...(p.name !== undefined ? { name: p.name } : {}), containerPort: p.port, protocol: p.protocol })) }],
+      };
+      const template = { metadata: { labels: { ...o.labels } }, spec };
+      const apiVersion = o.workloadKind === 'ReplicationController' ? 'v1' : o.workloadKind === 'Job' || o.workloadKind === 'CronJob' ? 'batch/v1' : 'apps/v1';
+      const body = o.workloadKind === 'CronJob' ? { schedule: '@hourly', jobTemplate: { spec: { template } } } : o.workloadKind === 'Job' ? { template } : { selector: { matchLabels: { ...o.labels } }, template };
+      return { apiVersion, kind: o.workloadKind, metadata: { namespace: o.namespace, name: o.name }, spec: body };
+    }
     case 'Service':
       return {
         apiVersion: 'v1',

@@ -47,7 +47,7 @@
 
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import type { Family, LabelSelector, NetworkPolicy, Pod, Protocol } from '../cluster/model.js';
+import type { Endpoint, Family, LabelSelector, NetworkPolicy, Protocol } from '../cluster/model.js';
 import { familyOf, objectKey } from '../cluster/model.js';
 import type { ClusterStore } from '../cluster/store.js';
 import { Selection, compile } from '../policy/compile.js';
@@ -152,7 +152,7 @@ function krPolicyWithoutTargets(np: NetworkPolicy, sel: Selection): KrPolicy {
     const out: KrRule[] = [];
     np[dir].forEach((r, index) => {
       if (r.invalid !== undefined) return;
-      const pods: Pod[] = [];
+      const pods: Endpoint[] = [];
       const blocks: KrRule['blocks'] = [];
       for (const peer of r.peers) {
         if (peer.ipBlock) {

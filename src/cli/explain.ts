@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { collect, loadInput, UserError, writeOut } from './common.js';
-import { compile } from '../policy/compile.js';
+import { analysisPlan, podCidrOption, POD_CIDR_HELP, printInputNotes } from './analysis.js';
 import { EndpointError, explain, formatExplanation, resolveEndpoint } from '../sim/explain.js';
 import { outputFormat, portsOption } from './matrix.js';
 
@@ -9,16 +9,19 @@ export function register(program: Command): void {
     .command('explain')
     .description('explain the verdict for one connection: which policy and rule allow it, or the nearest miss')
     .option('-f, --file <path>', 'manifest file or folder (repeatable)', collect)
-    .requiredOption('--from <endpoint>', 'source: namespace/pod or an IP')
-    .requiredOption('--to <endpoint>', 'destination: namespace/pod or an IP')
+    .requiredOption('--from <endpoint>', 'source: namespace/pod, namespace/name[Kind] or an IP')
+    .requiredOption('--to <endpoint>', 'destination: namespace/pod, namespace/name[Kind] or an IP')
     .requiredOption('--port <port>', 'destination port and protocol, e.g. 80/TCP')
+    .option('--pod-cidr <cidr>', POD_CIDR_HELP, collect)
     .option('-o, --output <format>', 'text | json', 'text')
-    .action(async (opts: { file?: string[]; from: string; to: string; port: string; output: string }) => {
+    .action(async (opts: { file?: string[]; from: string; to: string; port: string; podCidr?: string[]; output: string }) => {
       const format = outputFormat(opts.output, ['text', 'json']);
       const ports = portsOption(opts.port)!;
       if (ports.length !== 1) throw new UserError('--port takes one port, e.g. 80/TCP', 2);
+      const podCidr = podCidrOption(opts.podCidr);
       const { store } = await loadInput(opts);
-      const plan = compile(store);
+      printInputNotes(store);
+      const plan = analysisPlan(store, podCidr);
       let x;
       try {
         x = explain(plan, resolveEndpoint(plan, opts.from, 'from'), resolveEndpoint(plan, opts.to, 'to'), ports[0]!.protocol, ports[0]!.port);
@@ -36,8 +39,8 @@ export function register(program: Command): void {
               protocol: x.protocol,
               allowed: x.verdict.allowed,
               summary: x.verdict.summary,
-              egress: { outcome: x.egress.verdict.outcome, policies: x.egress.verdict.policies, allowedBy: x.egress.verdict.allowedBy, text: x.egress.text, rules: x.egress.rules, nearest: x.egress.nearest },
-              ingress: { outcome: x.ingress.verdict.outcome, policies: x.ingress.verdict.policies, allowedBy: x.ingress.verdict.allowedBy, text: x.ingress.text, rules: x.ingress.rules, nearest: x.ingress.nearest },
+              egress: { outcome: x.egress.verdict.outcome, policies: x.egress.verdict.policies, allowedBy: x.egress.verdict.allowedBy, maybeBy: x.egress.verdict.maybeBy, text: x.egress.text, rules: x.egress.rules, nearest: x.egress.nearest },
+              ingress: { outcome: x.ingress.verdict.outcome, policies: x.ingress.verdict.policies, allowedBy: x.ingress.verdict.allowedBy, maybeBy: x.ingress.verdict.maybeBy, text: x.ingress.text, rules: x.ingress.rules, nearest: x.ingress.nearest },
             },
             null,
             2,

@@ -33,6 +33,14 @@ export interface ContainerPort {
 
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
+/** metadata.ownerReferences[]: the controller a pod (or ReplicaSet, Job) belongs to. */
+export interface OwnerReference {
+  kind: string;
+  name: string;
+  uid?: string;
+  controller?: boolean;
+}
+
 export interface Pod {
   kind: 'Pod';
   namespace: string;
@@ -46,8 +54,44 @@ export interface Pod {
   ips: string[];
   /** Every declared container port (init/sidecar containers included). */
   ports: ContainerPort[];
+  /**
+   * A pod written in git rather than taken from a cluster: the manifest has no `status` at all. It has
+   * no IP yet; analysis treats it as an IP-less endpoint like a workload (the dataplane ignores it).
+   */
+  planned?: boolean;
+  /** metadata.ownerReferences (empty when none). */
+  owners?: OwnerReference[];
   origin?: Origin;
 }
+
+/** The controllers whose pod template podwall reads as one endpoint (np-guard's `ns/name[Kind]`). */
+export const WORKLOAD_KINDS = ['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'ReplicationController'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/**
+ * A workload (Deployment, StatefulSet, ...): one endpoint standing for all its pods, with its pod
+ * template's labels and container ports. Replicas do not change reachability, so they are not read.
+ */
+export interface Workload {
+  kind: 'Workload';
+  workloadKind: WorkloadKind;
+  namespace: string;
+  name: string;
+  uid?: string;
+  /** The pod template's labels: what policy selectors see. */
+  labels: Labels;
+  hostNetwork: boolean;
+  /** Always empty: a workload's pods get their addresses when they start. */
+  ips: readonly string[];
+  /** Every container port the template declares (init/sidecar containers included). */
+  ports: ContainerPort[];
+  /** metadata.ownerReferences of the workload itself (a ReplicaSet's Deployment, a Job's CronJob). */
+  owners: OwnerReference[];
+  origin?: Origin;
+}
+
+/** What analysis treats as one endpoint: a pod, or a workload standing for its pods. */
+export type Endpoint = Pod | Workload;
 
 export interface LabelSelectorRequirement {
   key: string;
@@ -136,15 +180,26 @@ export interface Service {
   origin?: Origin;
 }
 
-export type ClusterObject = Namespace | Pod | NetworkPolicy | Node | Service;
+export type ClusterObject = Namespace | Pod | Workload | NetworkPolicy | Node | Service;
 
-export function objectKey(o: { namespace?: string; name: string }): string {
-  return o.namespace ? `${o.namespace}/${o.name}` : o.name;
+/** `ns/name`, `name` for cluster-scoped objects, and `ns/name[Kind]` for workloads (np-guard's notation). */
+export function objectKey(o: { namespace?: string; name: string; workloadKind?: string }): string {
+  const base = o.namespace ? `${o.namespace}/${o.name}` : o.name;
+  return o.workloadKind === undefined ? base : `${base}[${o.workloadKind}]`;
 }
 
 /** A pod takes part in policy (as target or peer) only when it is a real pod-network pod. */
 export function isActionablePod(p: Pod): boolean {
   return !p.hostNetwork && p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed';
+}
+
+/**
+ * An endpoint without an address that analysis still judges: a workload, or a planned pod (no
+ * status). hostNetwork ones are left out as hostNetwork pods are.
+ */
+export function isIPlessEndpoint(e: Endpoint): boolean {
+  if (e.hostNetwork) return false;
+  return e.kind === 'Workload' || (e.planned === true && e.ips.length === 0);
 }
 
 export function familyOf(ip: string): Family {

@@ -23,8 +23,11 @@ import type {
   PolicyRule,
   Protocol,
   Service,
+  OwnerReference,
+  Workload,
+  WorkloadKind,
 } from './model.js';
-import { PROTOCOLS } from './model.js';
+import { PROTOCOLS, WORKLOAD_KINDS } from './model.js';
 import { type Finding, show } from './findings.js';
 import { cidrContains, formatCIDR, normalizeIP, parseCIDR, parseIP, unusableAddress } from '../net/ip.js';
 
@@ -505,24 +508,49 @@ function readIPs(ctx: Ctx, raw: unknown[], field: string): string[] | undefined 
   return out;
 }
 
-function readContainerPorts(ctx: Ctx, spec: Json): ContainerPort[] | undefined {
+/**
+ * Container ports of a pod spec found at `at` (`spec` for a Pod, `spec.template.spec` for a
+ * workload): every container's, and restartable init containers' (sidecars). undefined when any is
+ * unreadable (findings recorded).
+ */
+function readContainerPorts(ctx: Ctx, spec: Json, at = 'spec'): ContainerPort[] | undefined {
   const out: ContainerPort[] = [];
   let ok = true;
   for (const group of ['containers', 'initContainers'] as const) {
     const list = spec[group];
-    if (!Array.isArray(list)) continue;
+    if (list === undefined || list === null) continue;
+    if (!Array.isArray(list)) {
+      ctx.error('invalid-containers', `${at}.${group}`, `must be a list of containers, not ${show(list)}`);
+      ok = false;
+      continue;
+    }
     list.forEach((c, ci) => {
-      if (!isObj(c) || !Array.isArray(c.ports)) return;
+      if (!isObj(c)) {
+        ctx.error('invalid-containers', `${at}.${group}[${ci}]`, 'must be a container (a mapping with name, image, ports)');
+        ok = false;
+        return;
+      }
+      if (c.ports === undefined || c.ports === null) return;
+      if (!Array.isArray(c.ports)) {
+        ctx.error('invalid-port', `${at}.${group}[${ci}].ports`, `must be a list of ports, not ${show(c.ports)}`);
+        ok = false;
+        return;
+      }
       // Only restartable init containers (sidecars) keep serving.
       if (group === 'initContainers' && c.restartPolicy !== 'Always') return;
       c.ports.forEach((p, pi) => {
-        const f = `spec.${group}[${ci}].ports[${pi}]`;
+        const f = `${at}.${group}[${ci}].ports[${pi}]`;
         if (!isObj(p)) {
           ctx.error('invalid-port', f, 'must be an object');
           ok = false;
           return;
         }
         const num = p.containerPort;
+        if (typeof num === 'string') {
+          ctx.error('invalid-port', `${f}.containerPort`, `${show(num)} is a string; write the number without quotes`);
+          ok = false;
+          return;
+        }
         if (typeof num !== 'number' || !Number.isInteger(num) || num < 1 || num > 65535) {
           ctx.error('port-out-of-range', `${f}.containerPort`, `${show(num)} is not a port number (1-65535)`);
           ok = false;
@@ -551,14 +579,40 @@ function readContainerPorts(ctx: Ctx, spec: Json): ContainerPort[] | undefined {
   return ok ? out : undefined;
 }
 
+/** metadata.ownerReferences: who controls this object (only read to join pods with their workloads). */
+function readOwners(ctx: Ctx, meta: Json): OwnerReference[] | undefined {
+  const raw = meta.ownerReferences;
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    ctx.error('invalid-owner', 'metadata.ownerReferences', 'must be a list');
+    return undefined;
+  }
+  const out: OwnerReference[] = [];
+  for (const [i, r] of raw.entries()) {
+    const f = `metadata.ownerReferences[${i}]`;
+    if (!isObj(r) || typeof r.kind !== 'string' || r.kind === '' || typeof r.name !== 'string' || r.name === '') {
+      ctx.error('invalid-owner', f, 'must name the owner with kind and name');
+      return undefined;
+    }
+    const o: OwnerReference = { kind: r.kind, name: r.name };
+    if (typeof r.uid === 'string') o.uid = r.uid;
+    if (r.controller === true) o.controller = true;
+    out.push(o);
+  }
+  return out;
+}
+
 function readPod(ctx: Ctx, o: Json): Pod | undefined {
   const meta = isObj(o.metadata) ? o.metadata : {};
   const name = readName(ctx, meta, 'metadata.name', DNS1123_SUBDOMAIN, 253);
   const namespace = readNamespaceOf(ctx, meta);
   const labels = readLabels(ctx, meta.labels, 'metadata.labels');
   const spec = isObj(o.spec) ? o.spec : {};
+  // No status at all: a pod written in git, not read from a cluster (it has no IP yet).
+  const planned = o.status === undefined || o.status === null || (isObj(o.status) && Object.keys(o.status).length === 0);
   const status = isObj(o.status) ? o.status : {};
   const ports = readContainerPorts(ctx, spec);
+  const owners = readOwners(ctx, meta);
   let rawIPs: unknown[] = [];
   if (Array.isArray(status.podIPs) && status.podIPs.length > 0) rawIPs = status.podIPs.map((x) => (isObj(x) ? x.ip : x));
   else if (status.podIP !== undefined && status.podIP !== null && status.podIP !== '') rawIPs = [status.podIP];
@@ -570,7 +624,7 @@ function readPod(ctx: Ctx, o: Json): Pod | undefined {
     ctx.error('invalid-name', 'spec.nodeName', `${show(nodeName)} is not a valid node name`);
     return undefined;
   }
-  if (!name || !namespace || !labels || !ports || !ips) return undefined;
+  if (!name || !namespace || !labels || !ports || !ips || !owners) return undefined;
   const pod: Pod = {
     kind: 'Pod',
     namespace,
@@ -583,7 +637,66 @@ function readPod(ctx: Ctx, o: Json): Pod | undefined {
   if (typeof meta.uid === 'string') pod.uid = meta.uid;
   if (typeof nodeName === 'string') pod.nodeName = nodeName;
   if (typeof phase === 'string' && PHASES.has(phase)) pod.phase = phase as PodPhase;
+  if (planned) pod.planned = true;
+  if (owners.length > 0) pod.owners = owners;
   return pod;
+}
+
+/** Where each workload kind keeps its pod template. */
+const TEMPLATE_PATH: Record<WorkloadKind, readonly string[]> = {
+  Deployment: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  ReplicationController: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+/**
+ * A workload: one endpoint with its pod template's labels and container ports. Its own labels do
+ * not matter to policy (selectors see the pods'); replicas do not change reachability.
+ */
+function readWorkload(ctx: Ctx, o: Json): Workload | undefined {
+  const kind = o.kind as WorkloadKind;
+  const meta = isObj(o.metadata) ? o.metadata : {};
+  const name = readName(ctx, meta, 'metadata.name', DNS1123_SUBDOMAIN, 253);
+  const namespace = readNamespaceOf(ctx, meta);
+  const owners = readOwners(ctx, meta);
+  // Walk to the pod template, naming the first missing step.
+  let node: unknown = o;
+  const path: string[] = [];
+  for (const step of TEMPLATE_PATH[kind]) {
+    const parent = node as Json;
+    path.push(step);
+    node = parent[step];
+    if (!isObj(node)) {
+      ctx.error(node === undefined || node === null ? 'missing-field' : 'invalid-template', path.join('.'), node === undefined || node === null ? `${step} is required (the pod template podwall reads)` : `must be a mapping, not ${show(node)}`);
+      return undefined;
+    }
+  }
+  const template = node as Json;
+  const at = path.join('.');
+  const tmeta = template.metadata === undefined || template.metadata === null ? {} : template.metadata;
+  if (!isObj(tmeta)) {
+    ctx.error('invalid-template', `${at}.metadata`, 'must be a mapping');
+    return undefined;
+  }
+  const labels = readLabels(ctx, tmeta.labels, `${at}.metadata.labels`);
+  const tspec = template.spec;
+  if (!isObj(tspec)) {
+    ctx.error(tspec === undefined || tspec === null ? 'missing-field' : 'invalid-template', `${at}.spec`, tspec === undefined || tspec === null ? 'the pod template needs a spec with containers' : `must be a mapping, not ${show(tspec)}`);
+    return undefined;
+  }
+  if (tspec.containers === undefined || tspec.containers === null) {
+    ctx.error('missing-field', `${at}.spec.containers`, 'containers is required');
+    return undefined;
+  }
+  const ports = readContainerPorts(ctx, tspec, `${at}.spec`);
+  if (!name || !namespace || !labels || !ports || !owners) return undefined;
+  const w: Workload = { kind: 'Workload', workloadKind: kind, namespace, name, labels, hostNetwork: tspec.hostNetwork === true, ips: [], ports, owners };
+  if (typeof meta.uid === 'string') w.uid = meta.uid;
+  return w;
 }
 
 function readNamespace(ctx: Ctx, o: Json): Namespace | undefined {
@@ -700,6 +813,7 @@ function readService(ctx: Ctx, o: Json): Service | undefined {
 const READERS: Record<string, (ctx: Ctx, o: Json) => ClusterObject | undefined> = {
   Namespace: readNamespace,
   Pod: readPod,
+  ...Object.fromEntries(WORKLOAD_KINDS.map((k) => [k, readWorkload])),
   NetworkPolicy: readNetworkPolicy,
   Node: readNode,
   Service: readService,
@@ -708,6 +822,13 @@ const READERS: Record<string, (ctx: Ctx, o: Json) => ClusterObject | undefined> 
 const EXPECTED_API: Record<string, string[]> = {
   Namespace: ['v1'],
   Pod: ['v1'],
+  Deployment: ['apps/v1', 'apps/v1beta2', 'apps/v1beta1', 'extensions/v1beta1'],
+  ReplicaSet: ['apps/v1', 'apps/v1beta2', 'extensions/v1beta1'],
+  StatefulSet: ['apps/v1', 'apps/v1beta2', 'apps/v1beta1'],
+  DaemonSet: ['apps/v1', 'apps/v1beta2', 'extensions/v1beta1'],
+  Job: ['batch/v1'],
+  CronJob: ['batch/v1', 'batch/v1beta1'],
+  ReplicationController: ['v1'],
   Node: ['v1'],
   Service: ['v1'],
   NetworkPolicy: ['networking.k8s.io/v1', 'extensions/v1beta1'],
@@ -737,6 +858,7 @@ export function normalizeObject(raw: unknown, origin?: Origin, defaultKind?: str
     return { findings: ctx.findings, skipped: `${kind} (${String(api)})` };
   }
   if (kind === 'NetworkPolicy' && api === 'extensions/v1beta1') ctx.warn('deprecated-api-version', 'apiVersion', 'extensions/v1beta1 is long removed; read as networking.k8s.io/v1');
+  else if (api !== undefined && api !== EXPECTED_API[kind]![0]) ctx.warn('deprecated-api-version', 'apiVersion', `${show(api)} is long removed; read as ${EXPECTED_API[kind]![0]}`);
   const object = reader(ctx, raw);
   if (object && origin) object.origin = origin;
   return object ? { object, findings: ctx.findings } : { findings: ctx.findings };

@@ -1,6 +1,6 @@
 // ClusterStore: the indexed, versioned view of the objects podwall reads. Filled by the manifest
 // loader or by the informers; read by the compiler. Synchronous and pure (no I/O).
-import type { ClusterObject, Namespace, NetworkPolicy, Node, Pod, Service } from './model.js';
+import type { ClusterObject, Namespace, NetworkPolicy, Node, Pod, Service, Workload } from './model.js';
 import { isActionablePod, objectKey } from './model.js';
 
 type Kind = ClusterObject['kind'];
@@ -16,6 +16,8 @@ export interface StoreChange {
 export class ClusterStore {
   readonly namespaces = new Map<string, Namespace>();
   readonly pods = new Map<string, Pod>();
+  /** Deployments, StatefulSets, ... keyed `ns/name[Kind]` (analysis endpoints; the dataplane never reads them). */
+  readonly workloads = new Map<string, Workload>();
   readonly policies = new Map<string, NetworkPolicy>();
   readonly nodes = new Map<string, Node>();
   readonly services = new Map<string, Service>();
@@ -26,6 +28,7 @@ export class ClusterStore {
   private readonly podsByIP = new Map<string, Map<string, Pod>>();
   private readonly podsByNode = new Map<string, Map<string, Pod>>();
   private readonly policiesByNamespace = new Map<string, Set<string>>();
+  private readonly workloadsByNamespace = new Map<string, Set<string>>();
   private readonly listeners: ((c: StoreChange) => void)[] = [];
 
   onChange(fn: (c: StoreChange) => void): void {
@@ -38,6 +41,8 @@ export class ClusterStore {
         return this.namespaces;
       case 'Pod':
         return this.pods;
+      case 'Workload':
+        return this.workloads;
       case 'NetworkPolicy':
         return this.policies;
       case 'Node':
@@ -83,8 +88,9 @@ export class ClusterStore {
   }
 
   private index(o: ClusterObject): void {
-    // A namespace known only through its pods or policies appears with the first of them.
-    if ((o.kind === 'Pod' && !this.podsByNamespace.has(o.namespace)) || (o.kind === 'NetworkPolicy' && !this.policiesByNamespace.has(o.namespace))) this.names = undefined;
+    // A namespace known only through its pods, workloads or policies appears with the first of them.
+    if (this.isFirstOrLastIn(o)) this.names = undefined;
+    if (o.kind === 'Workload') addTo(this.workloadsByNamespace, o.namespace, objectKey(o));
     if (o.kind === 'Pod') {
       const key = objectKey(o);
       putIn(this.podsByNamespace, o.namespace, key, o);
@@ -100,8 +106,21 @@ export class ClusterStore {
       for (const ip of o.ips) delFrom(this.podsByIP, ip, key);
       if (o.nodeName) delFrom(this.podsByNode, o.nodeName, key);
     } else if (o.kind === 'NetworkPolicy') delFrom(this.policiesByNamespace, o.namespace, objectKey(o));
+    else if (o.kind === 'Workload') delFrom(this.workloadsByNamespace, o.namespace, objectKey(o));
     // ... and disappears with the last.
-    if ((o.kind === 'Pod' && !this.podsByNamespace.has(o.namespace)) || (o.kind === 'NetworkPolicy' && !this.policiesByNamespace.has(o.namespace))) this.names = undefined;
+    if (this.isFirstOrLastIn(o)) this.names = undefined;
+  }
+
+  /** Whether `o`'s namespace has no other object of its kind (namespace names change with it). */
+  private isFirstOrLastIn(o: ClusterObject): boolean {
+    if (o.kind === 'Pod') return !this.podsByNamespace.has(o.namespace);
+    if (o.kind === 'NetworkPolicy') return !this.policiesByNamespace.has(o.namespace);
+    if (o.kind === 'Workload') return !this.workloadsByNamespace.has(o.namespace);
+    return false;
+  }
+
+  workloadsInNamespace(ns: string): Workload[] {
+    return [...(this.workloadsByNamespace.get(ns) ?? [])].map((k) => this.workloads.get(k)!);
   }
 
   podsInNamespace(ns: string): Pod[] {
@@ -134,9 +153,9 @@ export class ClusterStore {
 
   private names: readonly string[] | undefined;
 
-  /** Every namespace name known from Namespace objects or from pods and policies in it, sorted. Shared: do not mutate. */
+  /** Every namespace name known from Namespace objects or from pods, workloads and policies in it, sorted. Shared: do not mutate. */
   namespaceNames(): readonly string[] {
-    if (!this.names) this.names = [...new Set<string>([...this.namespaces.keys(), ...this.podsByNamespace.keys(), ...this.policiesByNamespace.keys()])].sort();
+    if (!this.names) this.names = [...new Set<string>([...this.namespaces.keys(), ...this.podsByNamespace.keys(), ...this.policiesByNamespace.keys(), ...this.workloadsByNamespace.keys()])].sort();
     return this.names;
   }
 }

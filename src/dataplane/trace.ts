@@ -156,6 +156,7 @@ function addressesOf(plan: Plan, from: Endpoint, to: Endpoint, given: { from: bo
     if (!pair) throw new TraceError(`${from.label} and ${to.label} have no IP family in common`, 2);
     return pair;
   }
+  if (from.ip === undefined || to.ip === undefined) throw new TraceError(`${from.ip === undefined ? from.label : to.label} has no IP: a trace follows addresses`, 2);
   let src = from.ip;
   let dst = to.ip;
   const fam = (ip: string) => parseIp(ip)!.family;

@@ -155,3 +155,85 @@ export function ipInBlock(ipText: string, block: { cidr: string; except: readonl
   if (!cidrContainsIP(mustCIDR(block.cidr), ip)) return false;
   return !block.except.some((e) => cidrContainsIP(mustCIDR(e), ip));
 }
+
+/** Inclusive address interval of one family. */
+interface Interval {
+  lo: bigint;
+  hi: bigint;
+}
+
+function intervalOf(c: Cidr): Interval {
+  const size = 1n << BigInt(BITS[c.family] - c.prefix);
+  return { lo: c.addr, hi: c.addr + size - 1n };
+}
+
+/** Sorted, disjoint, merged intervals of some CIDRs (one family). */
+function unionOf(cidrs: readonly Cidr[]): Interval[] {
+  const list = cidrs.map(intervalOf).sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const out: Interval[] = [];
+  for (const i of list) {
+    const last = out[out.length - 1];
+    if (last && i.lo <= last.hi + 1n) {
+      if (i.hi > last.hi) last.hi = i.hi;
+    } else out.push({ ...i });
+  }
+  return out;
+}
+
+/** Total size of the intersection of two sorted disjoint interval lists. */
+function overlapSize(a: readonly Interval[], b: readonly Interval[]): bigint {
+  let n = 0n;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const lo = a[i]!.lo > b[j]!.lo ? a[i]!.lo : b[j]!.lo;
+    const hi = a[i]!.hi < b[j]!.hi ? a[i]!.hi : b[j]!.hi;
+    if (lo <= hi) n += hi - lo + 1n;
+    if (a[i]!.hi < b[j]!.hi) i++;
+    else j++;
+  }
+  return n;
+}
+
+function sizeOf(l: readonly Interval[]): bigint {
+  return l.reduce((n, i) => n + (i.hi - i.lo + 1n), 0n);
+}
+
+/**
+ * How an ipBlock (`cidr` minus `except`) relates to a region of addresses (CIDRs; only those of the
+ * block's family count): it holds every address of the region (`all`), none (`none`), or some
+ * (`part`). An empty region gives `none`.
+ */
+export function blockCoverage(block: { cidr: string; except: readonly string[] }, region: readonly Cidr[]): 'all' | 'none' | 'part' {
+  const c = mustCIDR(block.cidr);
+  const r = unionOf(region.filter((x) => x.family === c.family));
+  const total = sizeOf(r);
+  if (total === 0n) return 'none';
+  const inside = overlapSize(r, [intervalOf(c)]) - overlapSize(r, unionOf(block.except.map(mustCIDR).filter((e) => cidrContains(c, e))));
+  return inside === 0n ? 'none' : inside === total ? 'all' : 'part';
+}
+
+/**
+ * An address of `region` (CIDRs of one family) that the block holds (`inside: true`) or does not
+ * hold (`inside: false`); undefined when there is none. For tests and explanations.
+ */
+export function witnessAddress(block: { cidr: string; except: readonly string[] }, region: readonly Cidr[], inside: boolean): string | undefined {
+  const c = mustCIDR(block.cidr);
+  const r = unionOf(region.filter((x) => x.family === c.family));
+  const ex = unionOf(block.except.map(mustCIDR));
+  const b = intervalOf(c);
+  const holds = (v: bigint) => v >= b.lo && v <= b.hi && !ex.some((e) => v >= e.lo && v <= e.hi);
+  // Candidates: each boundary where membership can change.
+  const points = new Set<bigint>();
+  for (const i of r) points.add(i.lo);
+  for (const e of [b, ...ex]) {
+    points.add(e.lo);
+    points.add(e.hi + 1n);
+    if (e.lo > 0n) points.add(e.lo - 1n);
+  }
+  for (const v of [...points].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))) {
+    if (!r.some((i) => v >= i.lo && v <= i.hi)) continue;
+    if (holds(v) === inside) return formatIP(c.family, v);
+  }
+  return undefined;
+}

@@ -1,16 +1,24 @@
 // compile(store, {node}) → Plan. The ONLY place NetworkPolicy semantics live. Pure, synchronous.
 import type { ClusterStore } from '../cluster/store.js';
-import type { Direction, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyRule } from '../cluster/model.js';
-import { familyOf, isActionablePod, objectKey } from '../cluster/model.js';
+import type { Direction, Endpoint, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyRule } from '../cluster/model.js';
+import { familyOf, isActionablePod, isIPlessEndpoint, objectKey } from '../cluster/model.js';
+import { shadowedWorkloads } from '../cluster/workloads.js';
 import { describeSelector, isEmptySelector, selectorMatches } from './selector.js';
 import { resolveNamedPort } from './ports.js';
-import { ipInBlock } from '../net/ip.js';
+import { blockCoverage, ipInBlock, mustCIDR } from '../net/ip.js';
 import type { CidrPeer, Plan, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer, RuleOrigin } from './plan.js';
-import { ruleId } from './plan.js';
+import { DEFAULT_POD_NETWORK, ruleId } from './plan.js';
 
 export interface CompileOptions {
   /** Compile for one node: only its pods are targets, only policies selecting them are kept. */
   node?: string;
+  /**
+   * Analysis: workloads and planned pods (no status) are endpoints too, without an address. Never
+   * for the dataplane (an IP-less endpoint has nothing to program); ignored with `node`.
+   */
+  ipless?: boolean;
+  /** The pod network IP-less endpoints take their addresses from (CIDRs); default: every address. */
+  podNetwork?: readonly string[];
 }
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -18,11 +26,18 @@ const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** Memoised selector evaluation for one compile run (lazy per namespace: cheap for node plans). */
 export class Selection {
   private readonly nsCache = new Map<string, string[]>();
-  private readonly podCache = new Map<string, Pod[]>();
-  private readonly actionable = new Map<string, Pod[]>();
-  private all: Pod[] | undefined;
+  private readonly podCache = new Map<string, Endpoint[]>();
+  private readonly actionable = new Map<string, Endpoint[]>();
+  private all: Endpoint[] | undefined;
   private names: readonly string[] | undefined;
-  constructor(private readonly store: ClusterStore) {}
+  private shadowed: ReadonlySet<string> | undefined;
+  private readonly ipless: boolean;
+  constructor(
+    private readonly store: ClusterStore,
+    opts: { ipless?: boolean } = {},
+  ) {
+    this.ipless = opts.ipless === true;
+  }
 
   /** The store's namespace names (sorted), computed once per compile run. */
   namespaceNames(): readonly string[] {
@@ -30,45 +45,56 @@ export class Selection {
     return this.names;
   }
 
-  /** Actionable pods of a namespace, sorted by key. */
-  podsIn(ns: string): Pod[] {
+  /** Whether analysis takes this object as an endpoint. */
+  private isEndpoint(e: Endpoint): boolean {
+    if (e.kind === 'Pod' && isActionablePod(e)) return true;
+    if (!this.ipless || !isIPlessEndpoint(e)) return false;
+    if (e.kind === 'Pod') return true;
+    // A workload whose pods are in the input is shown as those pods.
+    const shadowed = (this.shadowed ??= shadowedWorkloads(this.store));
+    return !shadowed.has(objectKey(e));
+  }
+
+  /** Endpoints of a namespace (actionable pods; with `ipless`, also workloads and planned pods), sorted by key. */
+  podsIn(ns: string): Endpoint[] {
     let l = this.actionable.get(ns);
     if (!l) {
-      l = this.store
-        .podsInNamespace(ns)
-        .filter(isActionablePod)
-        .sort((a, b) => byKey(a.name, b.name));
+      if (!this.ipless) l = this.store.podsInNamespace(ns).filter(isActionablePod).sort((a, b) => byKey(a.name, b.name));
+      else {
+        const keyed = [...this.store.podsInNamespace(ns), ...this.store.workloadsInNamespace(ns)].filter((e) => this.isEndpoint(e)).map((e) => [objectKey(e), e] as const);
+        l = keyed.sort((a, b) => byKey(a[0], b[0])).map((x) => x[1]);
+      }
       this.actionable.set(ns, l);
     }
     return l;
   }
 
-  /** Every actionable pod in the cluster, sorted by key (computed once, only when needed). */
-  allPods(): Pod[] {
+  /** Every endpoint in the cluster, sorted by key (computed once, only when needed). */
+  allPods(): Endpoint[] {
     if (!this.all) this.all = this.namespaceNames().flatMap((ns) => this.podsIn(ns)).sort((a, b) => byKey(objectKey(a), objectKey(b)));
     return this.all;
   }
 
-  /** The actionable pod with this key. */
-  pod(key: string): Pod | undefined {
-    const p = this.store.pods.get(key);
-    return p && isActionablePod(p) ? p : undefined;
+  /** The endpoint with this key. */
+  pod(key: string): Endpoint | undefined {
+    const p = this.store.pods.get(key) ?? (this.ipless ? this.store.workloads.get(key) : undefined);
+    return p && this.isEndpoint(p) ? p : undefined;
   }
 
-  private readonly peerCache = new Map<string, { pods: Pod[]; keys: string[]; ips: string[] }>();
+  private readonly peerCache = new Map<string, { pods: Endpoint[]; keys: string[]; ips: string[] }>();
 
   /**
    * The pods a pod peer selects — `namespaceSelector` (else the policy's namespace) AND `podSelector`
    * — with their keys and IPs sorted. Policies repeat the same peers (DNS, monitoring, a team's
    * namespaces): each distinct peer is evaluated once per compile run, and its arrays are shared.
    */
-  peerPods(namespaceSelector: LabelSelector | undefined, policyNamespace: string, podSelector: LabelSelector | undefined): { pods: Pod[]; keys: string[]; ips: string[] } {
+  peerPods(namespaceSelector: LabelSelector | undefined, policyNamespace: string, podSelector: LabelSelector | undefined): { pods: Endpoint[]; keys: string[]; ips: string[] } {
     const podSelKey = podSelector && !isEmptySelector(podSelector) ? JSON.stringify(podSelector) : '';
     const k = `${namespaceSelector ? `S${JSON.stringify(namespaceSelector)}` : `N${policyNamespace}`}\u0000${podSelKey}`;
     let hit = this.peerCache.get(k);
     if (!hit) {
       const namespaces = namespaceSelector ? this.namespacesMatching(namespaceSelector) : [policyNamespace];
-      const pods: Pod[] = [];
+      const pods: Endpoint[] = [];
       for (const ns of namespaces) {
         const inNs = this.podsIn(ns);
         if (!podSelKey) pods.push(...inNs);
@@ -93,7 +119,7 @@ export class Selection {
     return hit;
   }
 
-  podsMatching(ns: string, sel: LabelSelector | undefined): Pod[] {
+  podsMatching(ns: string, sel: LabelSelector | undefined): Endpoint[] {
     const pods = this.podsIn(ns);
     if (!sel || isEmptySelector(sel)) return pods;
     const k = `${ns}\u0000${JSON.stringify(sel)}`;
@@ -124,21 +150,24 @@ export function describePort(p: PolicyPort): string {
 }
 
 export function compile(store: ClusterStore, opts: CompileOptions = {}): Plan {
-  const sel = new Selection(store);
-  const inScope = (p: Pod) => opts.node === undefined || p.nodeName === opts.node;
+  const ipless = opts.ipless === true && opts.node === undefined;
+  const sel = new Selection(store, { ipless });
+  const inScope = (p: Endpoint) => opts.node === undefined || (p.kind === 'Pod' && p.nodeName === opts.node);
+  const podNetwork = ipless ? [...(opts.podNetwork ?? DEFAULT_POD_NETWORK)] : undefined;
   const policies: PlanPolicy[] = [];
   const sortedPolicies = [...store.policies.values()].sort((a, b) => byKey(objectKey(a), objectKey(b)));
   for (const np of sortedPolicies) {
-    const compiled = compilePolicy(np, sel, inScope);
+    const compiled = compilePolicy(np, sel, inScope, podNetwork);
     if (compiled) policies.push(compiled);
   }
   const scopePods = opts.node === undefined ? sel.allPods() : store.podsOnNode(opts.node).filter(isActionablePod).sort((a, b) => byKey(objectKey(a), objectKey(b)));
   const plan = assemblePlan(store, scopePods, policies, podIPIndex(sel.allPods()), namespaceLabelIndex(store));
   if (opts.node !== undefined) plan.node = opts.node;
+  if (podNetwork) plan.podNetwork = podNetwork;
   return plan;
 }
 
-export function podIPIndex(pods: readonly Pod[]): Map<string, string> {
+export function podIPIndex(pods: readonly Endpoint[]): Map<string, string> {
   const podByIP = new Map<string, string>();
   for (const p of pods) for (const ip of p.ips) if (!podByIP.has(ip)) podByIP.set(ip, objectKey(p));
   return podByIP;
@@ -188,7 +217,7 @@ export function planServices(store: ClusterStore): Plan['services'] {
 /** Builds the Plan from compiled policies (sorted by id) and the pods in scope (sorted by key). */
 export function assemblePlan(
   store: ClusterStore,
-  scopePods: readonly Pod[],
+  scopePods: readonly Endpoint[],
   policies: PlanPolicy[],
   podByIP: Plan['podByIP'],
   namespaceLabels: Plan['namespaceLabels'],
@@ -199,9 +228,11 @@ export function assemblePlan(
     key: objectKey(p),
     namespace: p.namespace,
     name: p.name,
-    ...(p.nodeName !== undefined ? { nodeName: p.nodeName } : {}),
+    ...(p.kind === 'Workload' ? { workloadKind: p.workloadKind } : {}),
+    ...(p.kind === 'Pod' && p.nodeName !== undefined ? { nodeName: p.nodeName } : {}),
     ips: [...p.ips],
     labels: p.labels,
+    ports: p.ports,
     ingressPolicies: [],
     egressPolicies: [],
   }));
@@ -225,7 +256,7 @@ export function assemblePlan(
 }
 
 /** Compiles one policy; undefined when it selects no pod in scope. */
-export function compilePolicy(np: NetworkPolicy, sel: Selection, inScope: (p: Pod) => boolean): PlanPolicy | undefined {
+export function compilePolicy(np: NetworkPolicy, sel: Selection, inScope: (p: Endpoint) => boolean, podNetwork?: readonly string[]): PlanPolicy | undefined {
   const targets = sel.podsMatching(np.namespace, np.podSelector).filter(inScope);
   if (targets.length === 0) return undefined;
   const id = `${np.namespace}/${np.name}`;
@@ -243,12 +274,12 @@ export function compilePolicy(np: NetworkPolicy, sel: Selection, inScope: (p: Po
   for (const direction of ['ingress', 'egress'] as const) {
     // Rules for a direction the policy does not affect are ignored (as the API does).
     if (!np.policyTypes.includes(direction)) continue;
-    out[direction] = np[direction].map((rule, ruleIndex) => compileRule(rule, { namespace: np.namespace, policy: np.name, direction, ruleIndex }, targets, sel));
+    out[direction] = np[direction].map((rule, ruleIndex) => compileRule(rule, { namespace: np.namespace, policy: np.name, direction, ruleIndex }, targets, sel, podNetwork));
   }
   return out;
 }
 
-function compileRule(rule: PolicyRule, origin: RuleOrigin, targets: Pod[], sel: Selection): PlanRule {
+function compileRule(rule: PolicyRule, origin: RuleOrigin, targets: Endpoint[], sel: Selection, podNetwork: readonly string[] | undefined): PlanRule {
   const id = ruleId(origin);
   if (rule.invalid !== undefined) return { id, origin, peers: [], ports: [], invalid: rule.invalid };
   const peers: PlanRule['peers'] = rule.peers.length === 0 ? 'all' : rule.peers.map((p, i) => compilePeer(p, i, origin, sel));
@@ -267,8 +298,8 @@ function compileRule(rule: PolicyRule, origin: RuleOrigin, targets: Pod[], sel: 
         continue;
       }
       // Named port: resolved on each destination pod (ingress: the policy's targets; egress: the peers).
-      const dests = origin.direction === 'ingress' ? targets : destinationPods(peers, sel);
-      const byNumber = new Map<number, Pod[]>();
+      const dests = origin.direction === 'ingress' ? targets : destinationPods(peers, sel, podNetwork);
+      const byNumber = new Map<number, Endpoint[]>();
       for (const d of dests) {
         const n = resolveNamedPort(d.ports, p.port, p.protocol);
         if (n === undefined) continue;
@@ -315,18 +346,24 @@ function compilePeer(peer: PolicyPeer, peerIndex: number, origin: RuleOrigin, se
   return out;
 }
 
-/** Pods an egress rule's peers can reach (for named-port resolution). */
-function destinationPods(peers: PlanRule['peers'], sel: Selection): Pod[] {
+/**
+ * Endpoints an egress rule's peers can reach (for named-port resolution). An IP-less endpoint counts
+ * when the block covers at least part of the pod network: whether it is reached is decided (or left
+ * open) by the peer, the port resolves either way.
+ */
+function destinationPods(peers: PlanRule['peers'], sel: Selection, podNetwork: readonly string[] | undefined): Endpoint[] {
   if (peers === 'all') return sel.allPods();
   const keys = new Set<string>();
-  const out: Pod[] = [];
+  const out: Endpoint[] = [];
   for (const peer of peers) {
     if (peer.kind === 'pods') {
       for (const k of peer.pods) if (!keys.has(k)) keys.add(k), out.push(sel.pod(k)!);
     } else {
+      const iplessHit = podNetwork !== undefined && blockCoverage(peer.block, podNetwork.map(mustCIDR).filter((c) => c.family === peer.family)) !== 'none';
       for (const p of sel.allPods()) {
         const k = objectKey(p);
-        if (!keys.has(k) && p.ips.some((ip) => ipInBlock(ip, peer.block))) keys.add(k), out.push(p);
+        if (keys.has(k)) continue;
+        if (p.ips.length === 0 ? iplessHit : p.ips.some((ip) => ipInBlock(ip, peer.block))) keys.add(k), out.push(p);
       }
     }
   }

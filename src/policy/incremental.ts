@@ -2,7 +2,7 @@
 // build recompiles those and reassembles the Plan. Always equal to compile(store, {node}) — a
 // property test holds it to that.
 import type { ClusterStore, StoreChange } from '../cluster/store.js';
-import type { Labels, Pod } from '../cluster/model.js';
+import type { Endpoint, Labels, Pod } from '../cluster/model.js';
 import { isActionablePod, objectKey } from '../cluster/model.js';
 import { assemblePlan, compilePolicy, planNodes, planServices, podIPIndexOf, Selection } from './compile.js';
 import type { Plan, PlanPolicy, PodPeer } from './plan.js';
@@ -110,9 +110,10 @@ export class IncrementalCompiler {
     if (c.kind === 'Node') this.nodes = undefined;
     if (c.kind === 'Service') this.services = undefined;
     // Namespaces known only through their pods or policies come and go with them.
-    if (this.namespaceLabels && (c.kind === 'Pod' || c.kind === 'NetworkPolicy')) {
+    if (this.namespaceLabels && (c.kind === 'Pod' || c.kind === 'NetworkPolicy' || c.kind === 'Workload')) {
       const ns = ((c.after ?? c.before) as { namespace: string }).namespace;
-      const gone = !c.after && !this.store.namespaces.has(ns) && this.store.podsInNamespace(ns).length === 0 && this.store.policiesInNamespace(ns).length === 0;
+      const gone =
+        !c.after && !this.store.namespaces.has(ns) && this.store.podsInNamespace(ns).length === 0 && this.store.policiesInNamespace(ns).length === 0 && this.store.workloadsInNamespace(ns).length === 0;
       if (!(ns in this.namespaceLabels) || gone) this.namespaceLabels = undefined;
     }
     if (this.everything) {
@@ -187,7 +188,7 @@ export class IncrementalCompiler {
 
   build(): Plan {
     const sel = new Selection(this.store);
-    const inScope = (p: Pod) => p.nodeName === this.node;
+    const inScope = (p: Endpoint) => p.kind === 'Pod' && p.nodeName === this.node;
     let ids: Iterable<string>;
     if (this.everything) {
       this.compiled.clear();

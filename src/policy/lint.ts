@@ -17,13 +17,43 @@ function warn(np: NetworkPolicy, code: string, field: string, message: string): 
 /** Whether a compiled egress rule lets DNS (53/UDP) out to somewhere. */
 function allowsDNS(rule: PlanRule): boolean {
   if (rule.invalid !== undefined) return false;
-  if (rule.peers !== 'all' && rule.peers.every((p) => p.kind === 'pods' && p.ips.length === 0)) return false;
+  if (rule.peers !== 'all' && rule.peers.every((p) => p.kind === 'pods' && p.pods.length === 0)) return false;
   if (rule.ports === 'all') return true;
   return rule.ports.some((p) => p.protocol === 'UDP' && (p.port === undefined || (p.port <= 53 && 53 <= (p.endPort ?? p.port))));
 }
 
-export function lint(store: ClusterStore, plan: Plan = compile(store)): Finding[] {
+/**
+ * Two endpoints with one IP: the network cannot deliver to both, and every rule naming the address
+ * matches both. One error per pod after the first holding the IP, naming both.
+ */
+export function duplicateIPs(store: ClusterStore): Finding[] {
   const out: Finding[] = [];
+  const first = new Map<string, string>();
+  const pods = [...store.pods.values()].filter(isActionablePod).sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : 1));
+  for (const p of pods) {
+    const key = objectKey(p);
+    p.ips.forEach((ip, i) => {
+      const other = first.get(ip);
+      if (other === undefined) {
+        first.set(ip, key);
+        return;
+      }
+      const f: Finding = {
+        severity: 'error',
+        code: 'duplicate-ip',
+        object: `Pod ${key}`,
+        field: `status.podIPs[${i}]`,
+        message: `${ip} is also the IP of pod ${other}: two pods cannot share an address (the network delivers to one, and policy cannot tell them apart)`,
+      };
+      if (p.origin?.file) f.file = p.origin.file;
+      out.push(f);
+    });
+  }
+  return out;
+}
+
+export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: true })): Finding[] {
+  const out: Finding[] = [...duplicateIPs(store)];
   const planPolicies = new Map(plan.policies.map((p) => [p.id, p]));
   const podIPs = [...store.pods.values()].filter(isActionablePod).flatMap((p) => p.ips.map((ip) => ({ ip, key: objectKey(p) })));
   const podCIDRs = [...store.nodes.values()].flatMap((n) => n.podCIDRs.map((c) => ({ c, node: n.name })));
@@ -33,7 +63,7 @@ export function lint(store: ClusterStore, plan: Plan = compile(store)): Finding[
     const id = objectKey(np);
     const pp = planPolicies.get(id);
     if (!pp) {
-      out.push(warn(np, 'selects-no-pod', 'spec.podSelector', `selects no pod: podSelector ${describeSelector(np.podSelector)} matches no running pod in namespace ${np.namespace}`));
+      out.push(warn(np, 'selects-no-pod', 'spec.podSelector', `selects no pod: podSelector ${describeSelector(np.podSelector)} matches no running pod or workload in namespace ${np.namespace}`));
     }
     for (const dir of ['ingress', 'egress'] as const) {
       if (np[dir].length > 0 && !np.policyTypes.includes(dir)) {

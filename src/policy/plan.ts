@@ -2,7 +2,10 @@
 // against it, the dataplane renders it into chains and ipsets; neither re-reads a NetworkPolicy.
 // It is plain data (JSON-serialisable but for nothing), deterministic for a given cluster.
 
-import type { Direction, Family, IPBlock, LabelSelector, Protocol } from '../cluster/model.js';
+import type { ContainerPort, Direction, Family, IPBlock, LabelSelector, Protocol, WorkloadKind } from '../cluster/model.js';
+
+/** The pod network IP-less endpoints are assumed in when none is given: every address of both families. */
+export const DEFAULT_POD_NETWORK: readonly string[] = ['0.0.0.0/0', '::/0'];
 
 /** Where an allow rule comes from, for explanations, comments and set names. */
 export interface RuleOrigin {
@@ -32,9 +35,12 @@ export interface PodPeer extends PeerBase {
   namespaceSelector?: LabelSelector;
   /** The policy's namespace: where a peer without namespaceSelector looks. */
   policyNamespace: string;
-  /** `ns/name` of every matching actionable pod in the cluster, sorted. */
+  /**
+   * Key of every matching endpoint in the cluster, sorted: actionable pods (`ns/name`) and, in an
+   * analysis plan, IP-less endpoints (`ns/name[Kind]`, planned pods) too.
+   */
   pods: string[];
-  /** Their IPs (all families), sorted. */
+  /** Their IPs (all families), sorted. IP-less endpoints have none: they match by key. */
   ips: string[];
 }
 
@@ -58,8 +64,9 @@ export interface PlanPort {
   /** For a named port: the name. */
   name?: string;
   /**
-   * For a named port: the destination pods (`ns/name`) on which the name resolves to `port` for this
-   * protocol, and their IPs. The entry matches only packets to one of them.
+   * For a named port: the destination endpoints (keys) on which the name resolves to `port` for this
+   * protocol, and their IPs. The entry matches only packets to one of them (by IP; an IP-less
+   * endpoint by key).
    */
   namedTargets?: { pods: string[]; ips: string[] };
 }
@@ -91,13 +98,23 @@ export interface PlanPolicy {
   invalid?: string;
 }
 
+/**
+ * An endpoint of the plan: a pod (`ns/name`), or — in an analysis plan — an IP-less endpoint: a
+ * workload (`ns/name[Kind]`) or a planned pod. IP-less endpoints are matched by identity, and
+ * against ipBlocks through the pod network (`Plan.podNetwork`).
+ */
 export interface PlanPod {
   key: string;
   namespace: string;
   name: string;
+  /** Set for a workload endpoint. */
+  workloadKind?: WorkloadKind;
   nodeName?: string;
+  /** Empty for an IP-less endpoint. */
   ips: string[];
   labels: Readonly<Record<string, string>>;
+  /** Declared container ports (shared with the store: do not mutate); absent in hand-made plans. */
+  ports?: readonly ContainerPort[];
   /** Ids of the policies that select this pod for ingress / egress, sorted. Empty: not isolated. */
   ingressPolicies: string[];
   egressPolicies: string[];
@@ -134,7 +151,16 @@ export interface Plan {
   podByIP: ReadonlyMap<string, string>;
   /** Labels of every namespace, for explanations. */
   namespaceLabels: Record<string, Readonly<Record<string, string>>>;
+  /**
+   * Analysis plans only: the CIDRs the pod network takes addresses from. An ipBlock that holds all
+   * of it matches an IP-less endpoint, one that holds none does not, one that holds part leaves the
+   * verdict open ("depends on the pod's IP").
+   */
+  podNetwork?: string[];
 }
+
+/** PlanPod is an endpoint; the name says so where it matters. */
+export type PlanEndpoint = PlanPod;
 
 export function ruleId(o: RuleOrigin): string {
   return `${o.namespace}/${o.policy}/${o.direction}/${o.ruleIndex}`;

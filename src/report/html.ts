@@ -14,8 +14,8 @@ export function matrixHtml(d: DetailedMatrix, title = 'podwall reachability'): s
         const cells = m.pods
           .map((to) => {
             const ok = probe.allowed[from]?.[to] === true;
-            const v = d.verdicts[pi]?.[from]?.[to];
-            const why = v ? v.summary : 'no common IP family';
+            const v = d.verdict?.(pi, from, to);
+            const why = v ? v.summary : d.verdict ? 'no common IP family' : 'measured';
             return `<td class="${ok ? 'y' : 'n'}" title="${escapeHtml(`${from} → ${to} ${probe.port}/${probe.protocol}\n${why}`)}">${ok ? '✓' : '✗'}</td>`;
           })
           .join('');

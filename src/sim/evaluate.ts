@@ -1,11 +1,34 @@
 // evaluate(plan, packet) → verdict + reason, reading the Plan and nothing else.
-import type { Direction, Protocol } from '../cluster/model.js';
-import { ipInBlock, parseIP } from '../net/ip.js';
+//
+// Two ways in: a packet between addresses (what the kernel sees; the dataplane's differential tests
+// hold the simulator to it), and a flow between endpoints (matrix, explain, diff, test), where an
+// endpoint may have no address (a workload, a planned pod). An IP-less endpoint matches pod peers by
+// identity and ipBlock peers through the pod network: a block holding all of it matches, one holding
+// none does not, one holding part leaves the verdict open — `allowed: null`, never a guess.
+import type { Direction, Family, Protocol } from '../cluster/model.js';
+import { familyOf } from '../cluster/model.js';
+import { blockCoverage, formatCIDR, ipInBlock, mustCIDR, parseIP, type Cidr } from '../net/ip.js';
 import type { Plan, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule } from '../policy/plan.js';
+import { DEFAULT_POD_NETWORK } from '../policy/plan.js';
 
 export interface Packet {
   src: string;
   dst: string;
+  protocol: Protocol;
+  port: number;
+}
+
+/** One end of a flow: an address, an endpoint (plan key), or both. At least one is set. */
+export interface FlowEnd {
+  ip?: string;
+  endpoint?: string;
+}
+
+/** A new connection between two ends, in one address family. */
+export interface Flow {
+  from: FlowEnd;
+  to: FlowEnd;
+  family: Family;
   protocol: Protocol;
   port: number;
 }
@@ -20,21 +43,26 @@ export interface RuleMatch {
   portIndex?: number;
   peerText: string;
   portText: string;
+  /** Set when the match depends on an address the input does not give: why. */
+  uncertain?: string;
 }
 
 export interface SideVerdict {
   direction: Direction;
-  /** The pod this side is about (the source for egress, the destination for ingress). */
+  /** The endpoint this side is about (the source for egress, the destination for ingress). */
   pod?: string;
   /** Why this side does not apply or what decided it. */
-  outcome: 'not-a-pod' | 'not-local' | 'not-isolated' | 'allowed' | 'denied' | 'self' | 'node-local';
+  outcome: 'not-a-pod' | 'not-local' | 'not-isolated' | 'allowed' | 'denied' | 'self' | 'node-local' | 'depends' | 'same-ip';
   /** Policies isolating the pod for this direction. */
   policies: string[];
   allowedBy?: RuleMatch;
+  /** outcome `depends`: the first rule that would allow it for some addresses of the pod network. */
+  maybeBy?: RuleMatch;
 }
 
 export interface Verdict {
-  allowed: boolean;
+  /** null: the verdict depends on an address the input does not give. */
+  allowed: boolean | null;
   egress: SideVerdict;
   ingress: SideVerdict;
   summary: string;
@@ -45,7 +73,12 @@ interface Index {
   pods: Map<string, PlanPod>;
   policies: Map<string, PlanPolicy>;
   peerIPs: WeakMap<PlanPeer, Set<string>>;
+  peerKeys: WeakMap<PlanPeer, Set<string>>;
   namedIPs: WeakMap<PlanPort, Set<string>>;
+  namedKeys: WeakMap<PlanPort, Set<string>>;
+  /** ipBlock peer → its relation to the pod network, per family. */
+  coverage: WeakMap<PlanPeer, 'all' | 'none' | 'part'>;
+  podNetwork: Cidr[];
   nodeOfAddress: Map<string, string>;
 }
 
@@ -58,7 +91,11 @@ function indexOf(plan: Plan): Index {
       pods: new Map(plan.pods.map((p) => [p.key, p])),
       policies: new Map(plan.policies.map((p) => [p.id, p])),
       peerIPs: new WeakMap(),
+      peerKeys: new WeakMap(),
       namedIPs: new WeakMap(),
+      namedKeys: new WeakMap(),
+      coverage: new WeakMap(),
+      podNetwork: podNetworkOf(plan),
       nodeOfAddress: new Map(plan.nodes.flatMap((n) => n.addresses.map((a) => [a, n.name] as const))),
     };
     indexes.set(plan, ix);
@@ -66,91 +103,228 @@ function indexOf(plan: Plan): Index {
   return ix;
 }
 
-function peerMatches(ix: Index, peer: PlanPeer, ip: string): boolean {
-  if (peer.kind === 'cidr') return ipInBlock(ip, peer.block);
-  let s = ix.peerIPs.get(peer);
-  if (!s) ix.peerIPs.set(peer, (s = new Set(peer.ips)));
-  return s.has(ip);
+export function podNetworkOf(plan: Plan): Cidr[] {
+  return (plan.podNetwork ?? DEFAULT_POD_NETWORK).map(mustCIDR);
 }
 
-function portMatches(ix: Index, p: PlanPort, pkt: Packet): boolean {
-  if (p.protocol !== pkt.protocol) return false;
-  if (p.port !== undefined && (pkt.port < p.port || pkt.port > (p.endPort ?? p.port))) return false;
+/** The families the pod network has, IPv4 first (the order IP-less endpoints are paired in). */
+export function podNetworkFamilies(plan: Plan): Family[] {
+  const fams = new Set(indexOf(plan).podNetwork.map((c) => c.family));
+  return (['ipv4', 'ipv6'] as const).filter((f) => fams.has(f));
+}
+
+function podNetworkText(ix: Index, family: Family): string {
+  return ix.podNetwork
+    .filter((c) => c.family === family)
+    .map(formatCIDR)
+    .join(', ');
+}
+
+/** Whether a peer holds the other end: true, false, or null when it depends on an unknown address. */
+function peerMatches(ix: Index, peer: PlanPeer, other: FlowEnd, family: Family): boolean | null {
+  if (peer.kind === 'cidr') {
+    if (other.ip !== undefined) return ipInBlock(other.ip, peer.block);
+    if (other.endpoint === undefined || peer.family !== family) return false;
+    let c = ix.coverage.get(peer);
+    if (c === undefined) ix.coverage.set(peer, (c = blockCoverage(peer.block, ix.podNetwork)));
+    return c === 'all' ? true : c === 'none' ? false : null;
+  }
+  if (other.ip !== undefined) {
+    let s = ix.peerIPs.get(peer);
+    if (!s) ix.peerIPs.set(peer, (s = new Set(peer.ips)));
+    return s.has(other.ip);
+  }
+  if (other.endpoint === undefined) return false;
+  let s = ix.peerKeys.get(peer);
+  if (!s) ix.peerKeys.set(peer, (s = new Set(peer.pods)));
+  return s.has(other.endpoint);
+}
+
+function portMatches(ix: Index, p: PlanPort, flow: Flow): boolean {
+  if (p.protocol !== flow.protocol) return false;
+  if (p.port !== undefined && (flow.port < p.port || flow.port > (p.endPort ?? p.port))) return false;
   if (p.namedTargets) {
-    let s = ix.namedIPs.get(p);
-    if (!s) ix.namedIPs.set(p, (s = new Set(p.namedTargets.ips)));
-    if (!s.has(pkt.dst)) return false;
+    if (flow.to.ip !== undefined) {
+      let s = ix.namedIPs.get(p);
+      if (!s) ix.namedIPs.set(p, (s = new Set(p.namedTargets.ips)));
+      if (!s.has(flow.to.ip)) return false;
+    } else {
+      let s = ix.namedKeys.get(p);
+      if (!s) ix.namedKeys.set(p, (s = new Set(p.namedTargets.pods)));
+      if (flow.to.endpoint === undefined || !s.has(flow.to.endpoint)) return false;
+    }
   }
   return true;
 }
 
-/** The first peer/port combination of `rule` that admits the packet; `other` is the far side's IP. */
-export function matchRule(plan: Plan, rule: PlanRule, pkt: Packet, other: string): RuleMatch | undefined {
+function portText(p: PlanPort): string {
+  return p.name ? `${p.spec} (= ${p.port}/${p.protocol} on the destination)` : p.spec;
+}
+
+/**
+ * The first peer/port combination of `rule` that admits the flow — a certain one before one that
+ * depends on an address (then `uncertain` says why). `other` is the far side.
+ */
+export function matchFlowRule(plan: Plan, rule: PlanRule, flow: Flow, other: FlowEnd): RuleMatch | undefined {
   if (rule.invalid !== undefined) return undefined;
   const ix = indexOf(plan);
-  let peerIndex: number | undefined;
-  let peerText = 'any peer';
-  if (rule.peers !== 'all') {
-    const hit = rule.peers.find((p) => peerMatches(ix, p, other));
-    if (!hit) return undefined;
-    peerIndex = hit.peerIndex;
-    peerText = hit.describe;
-  }
   let portIndex: number | undefined;
-  let portText = 'any port';
+  let ptext = 'any port';
   if (rule.ports !== 'all') {
-    const hit = rule.ports.find((p) => portMatches(ix, p, pkt));
+    const hit = rule.ports.find((p) => portMatches(ix, p, flow));
     if (!hit) return undefined;
     portIndex = hit.portIndex;
-    portText = hit.name ? `${hit.spec} (= ${hit.port}/${hit.protocol} on the destination)` : hit.spec;
+    ptext = portText(hit);
   }
-  const m: RuleMatch = { policy: `${rule.origin.namespace}/${rule.origin.policy}`, ruleId: rule.id, ruleIndex: rule.origin.ruleIndex, peerText, portText };
+  let peerIndex: number | undefined;
+  let peerText = 'any peer';
+  let uncertain: string | undefined;
+  if (rule.peers !== 'all') {
+    let maybe: PlanPeer | undefined;
+    let hit: PlanPeer | undefined;
+    for (const p of rule.peers) {
+      const m = peerMatches(ix, p, other, flow.family);
+      if (m === true) {
+        hit = p;
+        break;
+      }
+      if (m === null) maybe ??= p;
+    }
+    if (!hit && !maybe) return undefined;
+    const chosen = (hit ?? maybe)!;
+    peerIndex = chosen.peerIndex;
+    peerText = chosen.describe;
+    if (!hit) uncertain = partialBlockText(ix, chosen, other, flow.family);
+  }
+  const m: RuleMatch = { policy: `${rule.origin.namespace}/${rule.origin.policy}`, ruleId: rule.id, ruleIndex: rule.origin.ruleIndex, peerText, portText: ptext };
   if (peerIndex !== undefined) m.peerIndex = peerIndex;
   if (portIndex !== undefined) m.portIndex = portIndex;
+  if (uncertain !== undefined) m.uncertain = uncertain;
   return m;
 }
 
-function side(plan: Plan, ix: Index, direction: Direction, pkt: Packet): SideVerdict {
-  const selfIP = direction === 'egress' ? pkt.src : pkt.dst;
-  const other = direction === 'egress' ? pkt.dst : pkt.src;
-  const key = plan.podByIP.get(selfIP);
+function partialBlockText(ix: Index, peer: PlanPeer, other: FlowEnd, family: Family): string {
+  const block = peer.kind === 'cidr' ? `${peer.block.cidr}${peer.block.except.length ? ` except ${peer.block.except.join(', ')}` : ''}` : peer.describe;
+  return `ipBlock ${block} holds only part of the pod network (${podNetworkText(ix, family)}): whether it holds ${other.endpoint ?? 'the endpoint'} depends on the IP its pod gets`;
+}
+
+/** The first peer/port combination of `rule` that admits the packet; `other` is the far side's IP. */
+export function matchRule(plan: Plan, rule: PlanRule, pkt: Packet, other: string): RuleMatch | undefined {
+  const flow: Flow = { from: { ip: pkt.src }, to: { ip: pkt.dst }, family: familyOf(other), protocol: pkt.protocol, port: pkt.port };
+  return matchFlowRule(plan, rule, flow, { ip: other });
+}
+
+function side(plan: Plan, ix: Index, direction: Direction, flow: Flow): SideVerdict {
+  const self = direction === 'egress' ? flow.from : flow.to;
+  const other = direction === 'egress' ? flow.to : flow.from;
+  const key = self.endpoint;
   if (key === undefined) return { direction, outcome: 'not-a-pod', policies: [] };
   const pod = ix.pods.get(key);
   if (!pod) return { direction, pod: key, outcome: 'not-local', policies: [] };
   const policies = direction === 'egress' ? pod.egressPolicies : pod.ingressPolicies;
   if (policies.length === 0) return { direction, pod: key, outcome: 'not-isolated', policies };
+  let maybe: RuleMatch | undefined;
   for (const id of policies) {
     const pol = ix.policies.get(id)!;
     for (const rule of pol[direction]) {
-      const m = matchRule(plan, rule, pkt, other);
-      if (m) return { direction, pod: key, outcome: 'allowed', policies, allowedBy: m };
+      const m = matchFlowRule(plan, rule, flow, other);
+      if (!m) continue;
+      if (m.uncertain === undefined) return { direction, pod: key, outcome: 'allowed', policies, allowedBy: m };
+      maybe ??= m;
     }
   }
+  if (maybe) return { direction, pod: key, outcome: 'depends', policies, maybeBy: maybe };
   return { direction, pod: key, outcome: 'denied', policies };
 }
 
 /**
- * Decides a new connection src → dst:port. Connections are stateful: only the first packet is
- * judged, replies always pass. A pod reaches itself; a pod's own node reaches it (kubelet probes).
+ * Decides a new connection between two flow ends. Connections are stateful: only the first packet
+ * is judged, replies always pass. An endpoint reaches itself; a pod's own node reaches it (kubelet
+ * probes). Two distinct endpoints with one address cannot be told apart: no verdict.
  */
-export function evaluate(plan: Plan, pkt: Packet): Verdict {
+export function evaluateFlow(plan: Plan, flow: Flow): Verdict {
   const ix = indexOf(plan);
-  const srcPod = plan.podByIP.get(pkt.src);
-  const dstPod = plan.podByIP.get(pkt.dst);
-  if (srcPod !== undefined && srcPod === dstPod) {
-    const s: SideVerdict = { direction: 'egress', pod: srcPod, outcome: 'self', policies: [] };
-    return { allowed: true, egress: s, ingress: { ...s, direction: 'ingress' }, summary: `${srcPod} reaches itself: always allowed` };
+  const src = flow.from.endpoint;
+  const dst = flow.to.endpoint;
+  if (src !== undefined && src === dst) {
+    const s: SideVerdict = { direction: 'egress', pod: src, outcome: 'self', policies: [] };
+    return { allowed: true, egress: s, ingress: { ...s, direction: 'ingress' }, summary: `${src} reaches itself: always allowed` };
   }
-  const egress = side(plan, ix, 'egress', pkt);
-  let ingress = side(plan, ix, 'ingress', pkt);
-  const dst = dstPod !== undefined ? ix.pods.get(dstPod) : undefined;
-  const srcNode = ix.nodeOfAddress.get(pkt.src);
-  if (dst && srcNode !== undefined && srcNode === dst.nodeName && ingress.outcome === 'denied') {
+  if (src !== undefined && dst !== undefined && flow.from.ip !== undefined && flow.from.ip === flow.to.ip) {
+    const e: SideVerdict = { direction: 'egress', pod: src, outcome: 'same-ip', policies: [] };
+    const i: SideVerdict = { direction: 'ingress', pod: dst, outcome: 'same-ip', policies: [] };
+    return {
+      allowed: null,
+      egress: e,
+      ingress: i,
+      summary: `UNDECIDED: ${src} and ${dst} have the same IP ${flow.from.ip}: a packet to it never leaves ${src}, and policy cannot tell them apart (fix the input; podwall lint reports it)`,
+    };
+  }
+  const egress = side(plan, ix, 'egress', flow);
+  let ingress = side(plan, ix, 'ingress', flow);
+  const dstPod = dst !== undefined ? ix.pods.get(dst) : undefined;
+  const srcNode = flow.from.ip !== undefined ? ix.nodeOfAddress.get(flow.from.ip) : undefined;
+  if (dstPod && srcNode !== undefined && srcNode === dstPod.nodeName && (ingress.outcome === 'denied' || ingress.outcome === 'depends')) {
     ingress = { ...ingress, outcome: 'node-local' };
+    delete ingress.maybeBy;
   }
-  const ok = (s: SideVerdict) => s.outcome !== 'denied';
-  const allowed = ok(egress) && ok(ingress);
+  const allowed = combine(egress, ingress);
   return { allowed, egress, ingress, summary: summarize(allowed, egress, ingress) };
+}
+
+/** Both sides must let it through: any denial denies; otherwise an open side leaves it open. */
+function combine(e: SideVerdict, i: SideVerdict): boolean | null {
+  if (e.outcome === 'denied' || i.outcome === 'denied') return false;
+  if (e.outcome === 'depends' || i.outcome === 'depends') return null;
+  return true;
+}
+
+/** A verdict between two addresses: always decided. */
+export interface PacketVerdict extends Verdict {
+  allowed: boolean;
+}
+
+/**
+ * Decides a new connection src → dst:port between addresses, as the kernel sees it: each address
+ * stands for the pod holding it (the first by key when several claim one).
+ */
+export function evaluate(plan: Plan, pkt: Packet): PacketVerdict {
+  const from: FlowEnd = { ip: pkt.src };
+  const to: FlowEnd = { ip: pkt.dst };
+  const s = plan.podByIP.get(pkt.src);
+  const d = plan.podByIP.get(pkt.dst);
+  if (s !== undefined) from.endpoint = s;
+  if (d !== undefined) to.endpoint = d;
+  // Both addresses known: every peer match is decided, so is the verdict.
+  return evaluateFlow(plan, { from, to, family: familyOf(pkt.dst), protocol: pkt.protocol, port: pkt.port }) as PacketVerdict;
+}
+
+/**
+ * The flow between two endpoints of the plan, in one family: two pods talk over the source's first
+ * family the destination has; an IP-less endpoint takes any family of the pod network (IPv4 first).
+ * undefined when they share no family.
+ */
+export function flowBetween(plan: Plan, from: PlanPod, to: PlanPod, protocol: Protocol, port: number): Flow | undefined {
+  const base = { protocol, port };
+  const fams = podNetworkFamilies(plan);
+  const fe = (p: PlanPod, ip?: string): FlowEnd => (ip !== undefined ? { ip, endpoint: p.key } : { endpoint: p.key });
+  if (from.ips.length > 0 && to.ips.length > 0) {
+    for (const s of from.ips) {
+      const d = to.ips.find((ip) => familyOf(ip) === familyOf(s));
+      if (d) return { ...base, from: fe(from, s), to: fe(to, d), family: familyOf(s) };
+    }
+    return undefined;
+  }
+  if (from.ips.length === 0 && to.ips.length === 0) return fams.length > 0 ? { ...base, from: fe(from), to: fe(to), family: fams[0]! } : undefined;
+  if (from.ips.length === 0) {
+    for (const f of fams) {
+      const d = to.ips.find((ip) => familyOf(ip) === f);
+      if (d) return { ...base, from: fe(from), to: fe(to, d), family: f };
+    }
+    return undefined;
+  }
+  for (const s of from.ips) if (fams.includes(familyOf(s))) return { ...base, from: fe(from, s), to: fe(to), family: familyOf(s) };
+  return undefined;
 }
 
 function sideText(s: SideVerdict): string {
@@ -164,17 +338,21 @@ function sideText(s: SideVerdict): string {
       return `${s.direction}: ${who} is not isolated for ${s.direction} (no policy selects it)`;
     case 'self':
       return `${s.direction}: a pod reaches itself`;
+    case 'same-ip':
+      return `${s.direction}: ${who} shares its IP with the other end`;
     case 'node-local':
       return `${s.direction}: traffic from ${who}'s own node is always allowed`;
     case 'allowed':
       return `${s.direction}: allowed by rule ${s.allowedBy!.ruleIndex} of ${s.allowedBy!.policy} (${s.allowedBy!.peerText}, ${s.allowedBy!.portText})`;
+    case 'depends':
+      return `${s.direction}: ${who} is isolated by ${s.policies.join(', ')}; only rule ${s.maybeBy!.ruleIndex} of ${s.maybeBy!.policy} may allow it: ${s.maybeBy!.uncertain}`;
     case 'denied':
       return `${s.direction}: ${who} is isolated by ${s.policies.join(', ')} and no rule allows it`;
   }
 }
 
-function summarize(allowed: boolean, e: SideVerdict, i: SideVerdict): string {
-  return `${allowed ? 'ALLOWED' : 'DENIED'}: ${sideText(e)}; ${sideText(i)}`;
+function summarize(allowed: boolean | null, e: SideVerdict, i: SideVerdict): string {
+  return `${allowed === null ? 'DEPENDS ON IP' : allowed ? 'ALLOWED' : 'DENIED'}: ${sideText(e)}; ${sideText(i)}`;
 }
 
 /** Whether an IP is valid text for a packet endpoint. */

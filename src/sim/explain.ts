@@ -1,30 +1,44 @@
-// Explanations: the verdict of one connection and why, with the nearest miss when it is denied.
-import type { Protocol } from '../cluster/model.js';
-import { cidrContainsIP, mustCIDR, parseIP } from '../net/ip.js';
+// Explanations: the verdict of one connection and why, with the nearest miss when it is denied, and
+// the reason when it depends on an address the input does not give.
+import type { Family, Protocol } from '../cluster/model.js';
+import { familyOf } from '../cluster/model.js';
+import { blockCoverage, cidrContainsIP, formatCIDR, mustCIDR, parseIP } from '../net/ip.js';
 import type { Plan, PlanPeer, PlanPod, PlanRule } from '../policy/plan.js';
 import { whySelectorMisses, describeSelector } from '../policy/selector.js';
-import { evaluate, matchRule, type Packet, type SideVerdict, type Verdict } from './evaluate.js';
-import { pairAddresses } from './matrix.js';
+import { evaluateFlow, flowBetween, matchFlowRule, podNetworkFamilies, podNetworkOf, type Flow, type FlowEnd, type SideVerdict, type Verdict } from './evaluate.js';
 
 export interface Endpoint {
-  ip: string;
-  /** `ns/name` when the endpoint is a pod. */
+  /** Absent for an IP-less endpoint (a workload, a planned pod). */
+  ip?: string;
+  /** The plan key (`ns/name`, `ns/name[Kind]`) when the endpoint is one of the plan's. */
   pod?: string;
   label: string;
 }
 
 export class EndpointError extends Error {}
 
-/** Resolves `ns/pod` or an IP against the plan. */
-export function resolveEndpoint(plan: Plan, text: string, role: 'from' | 'to'): Endpoint {
+const ENDPOINT_NAME = /^[^/\s[\]]+\/[^/\s[\]]+(\[[A-Za-z]+\])?$/;
+
+/**
+ * Resolves `ns/name`, `ns/name[Kind]`, a bare `name` (in `defaultNamespace`) or an IP against the
+ * plan.
+ */
+export function resolveEndpoint(plan: Plan, text: string, role: 'from' | 'to', defaultNamespace?: string): Endpoint {
   if (parseIP(text)) {
     const pod = plan.podByIP.get(text);
     return pod ? { ip: text, pod, label: `${pod} (${text})` } : { ip: text, label: text };
   }
-  if (!/^[^/\s]+\/[^/\s]+$/.test(text)) throw new EndpointError(`--${role} ${JSON.stringify(text)}: expected namespace/pod or an IP address`);
-  const pod = plan.pods.find((p) => p.key === text);
-  if (!pod) throw new EndpointError(`--${role} ${JSON.stringify(text)}: no such pod with an IP (hostNetwork, finished and IP-less pods take no part in policy)`);
-  return { ip: pod.ips[0]!, pod: pod.key, label: text };
+  const key = defaultNamespace !== undefined && !text.includes('/') ? `${defaultNamespace}/${text}` : text;
+  if (!ENDPOINT_NAME.test(key)) throw new EndpointError(`--${role} ${JSON.stringify(text)}: expected namespace/name, namespace/name[Kind] or an IP address`);
+  const pod = plan.pods.find((p) => p.key === key);
+  if (!pod) {
+    const similar = plan.pods.filter((p) => p.key.startsWith(`${key}[`) || `${p.namespace}/${p.name}` === key).map((p) => p.key);
+    const hint = similar.length > 0 ? `; did you mean ${similar.join(' or ')}?` : ' (hostNetwork pods, finished pods and Pending pods without an IP take no part in policy)';
+    throw new EndpointError(`--${role} ${JSON.stringify(text)}: no such pod or workload${hint}`);
+  }
+  const ep: Endpoint = { pod: pod.key, label: pod.key };
+  if (pod.ips[0] !== undefined) ep.ip = pod.ips[0];
+  return ep;
 }
 
 export interface RuleReport {
@@ -53,33 +67,49 @@ export interface Explanation {
   ingress: SideReport;
 }
 
-export function explain(plan: Plan, from: Endpoint, to: Endpoint, protocol: Protocol, port: number): Explanation {
-  let src = from.ip;
-  let dst = to.ip;
-  // Two pods: talk over a common family.
+/** The flow between two resolved endpoints, in one address family. */
+function flowOf(plan: Plan, from: Endpoint, to: Endpoint, protocol: Protocol, port: number): Flow {
   const fp = from.pod ? plan.pods.find((p) => p.key === from.pod) : undefined;
   const tp = to.pod ? plan.pods.find((p) => p.key === to.pod) : undefined;
-  if (fp && tp) {
-    const pair = pairAddresses(fp, tp);
-    if (pair) [src, dst] = pair;
+  // An endpoint given by name may use any of its addresses; one given as an IP is taken as given.
+  const named = (e: Endpoint, p: PlanPod | undefined) => p !== undefined && e.label === p.key;
+  if (named(from, fp) && named(to, tp)) {
+    const f = flowBetween(plan, fp!, tp!, protocol, port);
+    if (!f) throw new EndpointError(`${from.label} and ${to.label} share no address family`);
+    return f;
   }
-  const pkt: Packet = { src, dst, protocol, port };
-  const verdict = evaluate(plan, pkt);
+  const end = (e: Endpoint, p: PlanPod | undefined, family: Family | undefined): FlowEnd | undefined => {
+    if (!named(e, p)) return { ip: e.ip!, ...(e.pod !== undefined ? { endpoint: e.pod } : {}) };
+    if (p!.ips.length === 0) return family === undefined || podNetworkFamilies(plan).includes(family) ? { endpoint: p!.key } : undefined;
+    const ip = family === undefined ? p!.ips[0] : p!.ips.find((x) => familyOf(x) === family);
+    return ip === undefined ? undefined : { ip, endpoint: p!.key };
+  };
+  const given = !named(from, fp) ? from.ip! : to.ip!;
+  const family = familyOf(given);
+  const f = end(from, fp, family);
+  const t = end(to, tp, family);
+  if (!f || !t) throw new EndpointError(`--from ${from.label} and --to ${to.label} are different IP families`);
+  return { from: f, to: t, family, protocol, port };
+}
+
+export function explain(plan: Plan, from: Endpoint, to: Endpoint, protocol: Protocol, port: number): Explanation {
+  const flow = flowOf(plan, from, to, protocol, port);
+  const verdict = evaluateFlow(plan, flow);
   return {
     from,
     to,
     protocol,
     port,
     verdict,
-    egress: sideReport(plan, verdict.egress, pkt, from, to),
-    ingress: sideReport(plan, verdict.ingress, pkt, from, to),
+    egress: sideReport(plan, verdict.egress, flow, from, to),
+    ingress: sideReport(plan, verdict.ingress, flow, from, to),
   };
 }
 
-function sideReport(plan: Plan, v: SideVerdict, pkt: Packet, from: Endpoint, to: Endpoint): SideReport {
+function sideReport(plan: Plan, v: SideVerdict, flow: Flow, from: Endpoint, to: Endpoint): SideReport {
   const self = v.direction === 'egress' ? from : to;
   const other = v.direction === 'egress' ? to : from;
-  const otherIP = v.direction === 'egress' ? pkt.dst : pkt.src;
+  const otherEnd = v.direction === 'egress' ? flow.to : flow.from;
   const head = `${v.direction} of ${self.label}`;
   switch (v.outcome) {
     case 'not-a-pod':
@@ -90,6 +120,12 @@ function sideReport(plan: Plan, v: SideVerdict, pkt: Packet, from: Endpoint, to:
       return { verdict: v, rules: [], text: `${head}: not isolated (no policy selects it for ${v.direction}) → allowed` };
     case 'self':
       return { verdict: v, rules: [], text: `${head}: a pod always reaches itself` };
+    case 'same-ip':
+      return {
+        verdict: v,
+        rules: [],
+        text: `${head}: ${from.label} and ${to.label} have the same IP ${flow.from.ip}: a packet to it never leaves the source, and policy cannot tell the two apart → no verdict (podwall lint reports it as an error)`,
+      };
     case 'node-local':
       return { verdict: v, rules: [], text: `${head}: traffic from the pod's own node is always allowed` };
     default:
@@ -103,14 +139,23 @@ function sideReport(plan: Plan, v: SideVerdict, pkt: Packet, from: Endpoint, to:
       rules.push({ policy: id, ruleIndex: -1, matched: false, misses: 3, text: `${id} has no ${v.direction} rules: it only isolates` });
       continue;
     }
-    for (const rule of list) rules.push(ruleReport(plan, rule, pkt, otherIP, other));
+    for (const rule of list) rules.push(ruleReport(plan, rule, flow, otherEnd, other));
   }
+  const peerWord = v.direction === 'egress' ? 'to' : 'from';
   if (v.outcome === 'allowed') {
     const m = v.allowedBy!;
     return {
       verdict: v,
       rules,
-      text: `${head}: isolated by ${v.policies.join(', ')}; allowed by rule ${m.ruleIndex} of ${m.policy} (${v.direction === 'egress' ? 'to' : 'from'} ${m.peerText}${m.peerIndex !== undefined ? ` [peer ${m.peerIndex}]` : ''}, ${m.portText}${m.portIndex !== undefined ? ` [port ${m.portIndex}]` : ''})`,
+      text: `${head}: isolated by ${v.policies.join(', ')}; allowed by rule ${m.ruleIndex} of ${m.policy} (${peerWord} ${m.peerText}${m.peerIndex !== undefined ? ` [peer ${m.peerIndex}]` : ''}, ${m.portText}${m.portIndex !== undefined ? ` [port ${m.portIndex}]` : ''})`,
+    };
+  }
+  if (v.outcome === 'depends') {
+    const m = v.maybeBy!;
+    return {
+      verdict: v,
+      rules,
+      text: `${head}: isolated by ${v.policies.join(', ')}; no rule allows it for certain, and rule ${m.ruleIndex} of ${m.policy} (${peerWord} ${m.peerText}, ${m.portText}) may: ${m.uncertain} → depends on the IP`,
     };
   }
   const nearest = [...rules].sort((a, b) => a.misses - b.misses)[0];
@@ -119,36 +164,45 @@ function sideReport(plan: Plan, v: SideVerdict, pkt: Packet, from: Endpoint, to:
   return r;
 }
 
-function ruleReport(plan: Plan, rule: PlanRule, pkt: Packet, otherIP: string, other: Endpoint): RuleReport {
+function ruleReport(plan: Plan, rule: PlanRule, flow: Flow, otherEnd: FlowEnd, other: Endpoint): RuleReport {
   const policy = `${rule.origin.namespace}/${rule.origin.policy}`;
   const name = `rule ${rule.origin.ruleIndex} of ${policy}`;
   if (rule.invalid !== undefined) return { policy, ruleIndex: rule.origin.ruleIndex, matched: false, misses: 3, text: `${name} is invalid and grants nothing (${rule.invalid})` };
-  const m = matchRule(plan, rule, pkt, otherIP);
-  if (m) return { policy, ruleIndex: rule.origin.ruleIndex, matched: true, misses: 0, text: `${name} matches` };
-  const peerOk = rule.peers === 'all' || rule.peers.some((p) => matchRule(plan, { ...rule, peers: [p], ports: 'all' }, pkt, otherIP));
-  const portOk = rule.ports === 'all' || matchRule(plan, { ...rule, peers: 'all' }, pkt, otherIP) !== undefined;
+  const m = matchFlowRule(plan, rule, flow, otherEnd);
+  if (m && m.uncertain === undefined) return { policy, ruleIndex: rule.origin.ruleIndex, matched: true, misses: 0, text: `${name} matches` };
+  if (m) return { policy, ruleIndex: rule.origin.ruleIndex, matched: false, misses: 0, text: `${name} may match: ${m.uncertain}` };
+  const peerOk = rule.peers === 'all' || rule.peers.some((p) => matchFlowRule(plan, { ...rule, peers: [p], ports: 'all' }, flow, otherEnd));
+  const portOk = rule.ports === 'all' || matchFlowRule(plan, { ...rule, peers: 'all' }, flow, otherEnd) !== undefined;
   const portsText = rule.ports === 'all' ? 'all ports' : [...new Set(rule.ports.map((p) => p.spec))].join(', ');
   const reasons: string[] = [];
   if (!peerOk && rule.peers !== 'all') {
-    reasons.push(rule.peers.length === 0 ? 'it has no peers that exist' : rule.peers.map((p) => peerMiss(plan, p, otherIP, other)).join('; and '));
+    reasons.push(rule.peers.length === 0 ? 'it has no peers that exist' : rule.peers.map((p) => peerMiss(plan, p, flow, otherEnd, other)).join('; and '));
   }
-  if (!portOk) reasons.push(portMiss(rule, pkt, other));
+  if (!portOk) reasons.push(portMiss(rule, flow, other));
   const misses = (peerOk ? 0 : 1) + (portOk ? 0 : 1);
   const allowsText = rule.peers === 'all' ? `allows ${portsText} from anywhere` : `allows ${portsText}`;
   return { policy, ruleIndex: rule.origin.ruleIndex, matched: false, misses, text: `${name} ${allowsText} but ${reasons.join(', and ')}` };
 }
 
-function peerMiss(plan: Plan, peer: PlanPeer, otherIP: string, other: Endpoint): string {
+function peerMiss(plan: Plan, peer: PlanPeer, flow: Flow, otherEnd: FlowEnd, other: Endpoint): string {
   if (peer.kind === 'cidr') {
-    const ip = parseIP(otherIP);
-    if (!ip || ip.family !== peer.family) return `${otherIP} is not ${peer.family === 'ipv4' ? 'IPv4' : 'IPv6'} (${peer.describe})`;
-    if (!cidrContainsIP(mustCIDR(peer.block.cidr), ip)) return `${otherIP} is not in ${peer.block.cidr}`;
+    const famText = (f: Family) => (f === 'ipv4' ? 'IPv4' : 'IPv6');
+    if (otherEnd.ip === undefined) {
+      const who = other.pod ?? other.label;
+      if (peer.family !== flow.family) return `${who} is reached over ${famText(flow.family)} here (${peer.describe})`;
+      const net = podNetworkOf(plan).filter((c) => c.family === flow.family);
+      const rel = blockCoverage(peer.block, net);
+      return `${who} has no IP yet, and ${peer.describe} holds ${rel === 'none' ? 'none' : 'only part'} of the pod network (${net.map(formatCIDR).join(', ')})`;
+    }
+    const ip = parseIP(otherEnd.ip);
+    if (!ip || ip.family !== peer.family) return `${otherEnd.ip} is not ${famText(peer.family)} (${peer.describe})`;
+    if (!cidrContainsIP(mustCIDR(peer.block.cidr), ip)) return `${otherEnd.ip} is not in ${peer.block.cidr}`;
     const ex = peer.block.except.find((e) => cidrContainsIP(mustCIDR(e), ip));
-    return `${otherIP} is in the except ${ex} of ${peer.block.cidr}`;
+    return `${otherEnd.ip} is in the except ${ex} of ${peer.block.cidr}`;
   }
   if (!other.pod) return `${other.label} is not a pod, and ${peer.describe} matches pods only`;
   const pod: PlanPod | undefined = plan.pods.find((p) => p.key === other.pod);
-  const [ns] = other.pod.split('/') as [string];
+  const ns = pod?.namespace ?? other.pod.split('/')[0]!;
   if (peer.namespaceSelector) {
     const why = whySelectorMisses(peer.namespaceSelector, plan.namespaceLabels[ns] ?? {});
     if (why) return `${other.pod}'s namespace ${ns} does not match namespaceSelector ${describeSelector(peer.namespaceSelector)}: it ${why}`;
@@ -162,27 +216,32 @@ function peerMiss(plan: Plan, peer: PlanPeer, otherIP: string, other: Endpoint):
   return `${other.pod} is not among the pods of ${peer.describe}`;
 }
 
-function portMiss(rule: PlanRule, pkt: Packet, other: Endpoint): string {
+function portMiss(rule: PlanRule, flow: Flow, other: Endpoint): string {
   if (rule.ports === 'all') return '';
   const named = rule.ports.filter((p) => p.name);
-  const same = rule.ports.filter((p) => p.protocol === pkt.protocol);
-  if (same.length === 0) return `the connection is ${pkt.port}/${pkt.protocol} and the rule has no ${pkt.protocol} ports`;
-  const dst = other.pod ?? pkt.dst;
-  if (named.length > 0 && named.some((p) => p.protocol === pkt.protocol && (p.port === undefined || (pkt.port >= p.port && pkt.port <= (p.endPort ?? p.port))))) {
-    return `the named port ${named[0]!.name}/${pkt.protocol} does not resolve to ${pkt.port} on the destination ${dst}`;
+  const same = rule.ports.filter((p) => p.protocol === flow.protocol);
+  if (same.length === 0) return `the connection is ${flow.port}/${flow.protocol} and the rule has no ${flow.protocol} ports`;
+  const dst = other.pod ?? flow.to.ip ?? other.label;
+  if (named.length > 0 && named.some((p) => p.protocol === flow.protocol && (p.port === undefined || (flow.port >= p.port && flow.port <= (p.endPort ?? p.port))))) {
+    return `the named port ${named[0]!.name}/${flow.protocol} does not resolve to ${flow.port} on the destination ${dst}`;
   }
-  return `${pkt.port}/${pkt.protocol} is not among them`;
+  return `${flow.port}/${flow.protocol} is not among them`;
+}
+
+export function verdictWord(allowed: boolean | null): string {
+  return allowed === null ? 'DEPENDS ON IP' : allowed ? 'ALLOWED' : 'DENIED';
 }
 
 export function formatExplanation(x: Explanation): string {
   const lines: string[] = [];
-  lines.push(`${x.verdict.allowed ? 'ALLOWED' : 'DENIED'}  ${x.from.label} → ${x.to.label}  ${x.port}/${x.protocol}`);
+  lines.push(`${verdictWord(x.verdict.allowed)}  ${x.from.label} → ${x.to.label}  ${x.port}/${x.protocol}`);
   for (const s of [x.egress, x.ingress]) {
     lines.push(`  ${s.text}`);
-    if (s.verdict.outcome === 'denied') {
+    if (s.verdict.outcome === 'denied' || s.verdict.outcome === 'depends') {
       for (const r of s.rules) lines.push(`    - ${r.text}`);
       if (s.nearest && s.rules.length > 1) lines.push(`    nearest miss: ${s.nearest.text}`);
     }
   }
+  if (x.egress.verdict.outcome === 'same-ip') lines.splice(1, 2, `  ${x.egress.text}`);
   return lines.join('\n');
 }

@@ -56,7 +56,7 @@ test('explain: isolated with no rules, invalid rules, IP endpoints and except', 
 test('explain rejects unknown endpoints with one line', (t) => {
   const plan = compile(storeOf(conformanceObjects()));
   t.throws(() => resolveEndpoint(plan, 'x/nope', 'from'), { message: /--from "x\/nope": no such pod/ });
-  t.throws(() => resolveEndpoint(plan, 'not an endpoint', 'to'), { message: /expected namespace\/pod or an IP/ });
+  t.throws(() => resolveEndpoint(plan, 'not an endpoint', 'to'), { message: /expected namespace\/name, namespace\/name\[Kind\] or an IP/ });
 });
 
 test('lint warns about what reviewers miss', (t) => {
