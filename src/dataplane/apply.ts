@@ -3,11 +3,12 @@
 // Order of one apply, so the kernel never sees a reference to a missing set or chain, and a pod
 // counts as programmed only once its chain is in place:
 //   1. ipset restore: stale temporary sets destroyed, new sets created, members changed (add/del, or
-//      a temporary set filled and swapped in when shorter), removals from podwall-programmed;
+//      a temporary set filled and swapped in when shorter), removals from podwall-programmed and
+//      podwall-isolated;
 //   2. per family one `iptables-restore --noflush --wait`: changed chains rewritten whole
 //      (`:CHAIN - [0:0]` + rules), stale jumps deleted, missing jumps inserted at position 1, stale
 //      chains flushed and deleted — all in one transaction, other chains untouched;
-//   3. ipset restore: additions to podwall-programmed;
+//   3. ipset restore: additions to podwall-programmed and podwall-isolated;
 //   4. ipset restore: stale sets destroyed.
 // Payloads are chunked at 500 sets per ipset restore. The last applied state is kept in memory; the
 // kernel is read back only by init() and resync().

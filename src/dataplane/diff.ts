@@ -7,7 +7,7 @@ import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js
 import { parseIpsetSave, parseIptablesSave } from '../iptables/parse.js';
 import type { IpsetOp, RestoreTable } from '../iptables/write.js';
 import { canonicalMember, setOptions, maxelemFor } from './ipset.js';
-import { BUILTIN_HOOKS, KUBE_ROUTER_FORWARD, KUBE_ROUTER_INPUT, KUBE_ROUTER_OUTPUT, PROGRAMMED_SET, TMP_SET_PREFIX, isOwnedChain, isOwnedSet, tmpSetName, type BuiltinHook } from './names.js';
+import { BUILTIN_HOOKS, ISOLATED_SET, KUBE_ROUTER_FORWARD, KUBE_ROUTER_INPUT, KUBE_ROUTER_OUTPUT, PROGRAMMED_SET, TMP_SET_PREFIX, isOwnedChain, isOwnedSet, tmpSetName, type BuiltinHook } from './names.js';
 import type { Desired, JumpRule } from './render.js';
 
 /** The podwall-owned part of one family's filter table. */
@@ -254,8 +254,15 @@ export interface IpsetGroup {
   ops: IpsetOp[];
 }
 
-function isProgrammedSet(name: string): boolean {
-  return name === PROGRAMMED_SET || name === `inet6:${PROGRAMMED_SET}`;
+/**
+ * Sets whose additions wait until the iptables transaction committed and whose removals go before it:
+ * podwall-programmed (a pod counts as programmed only once its chain is in place) and podwall-isolated
+ * (it only ever holds pods whose chain is in place, so accepting their established packets at once is
+ * what the chain would do).
+ */
+function isLateAddSet(name: string): boolean {
+  const base = name.startsWith('inet6:') ? name.slice(6) : name;
+  return base === PROGRAMMED_SET || base === ISOLATED_SET;
 }
 
 function parseMember(key: string): { entry: string; nomatch: boolean } {
@@ -285,7 +292,7 @@ export function planIpset(desiredSets: readonly Ipset[], current: SetState): Ips
     wanted.add(s.name);
     const cur = current.get(s.name);
     const want = memberKeys(s);
-    const late = isProgrammedSet(s.name);
+    const late = isLateAddSet(s.name);
     if (!cur) {
       plan.created.push(s.name);
       const create: IpsetOp = { op: 'create', name: s.name, type: s.type, family: s.family, options: setOptions(want.size) };

@@ -77,8 +77,28 @@ export const KUBE_ROUTER_LOCAL_PODS_SET = 'kube-router-local-pods';
 export const SERVICE_PORTS_SET = 'podwall-service-ports';
 /** Local pods podwall has programmed; traffic of other IPs of the node's pod CIDR is rejected. */
 export const PROGRAMMED_SET = 'podwall-programmed';
+/**
+ * Local pods that some policy isolates (they have a pod chain): established and related packets to or
+ * from them are accepted with one lookup at the top of KUBE-ROUTER-*, before any dispatch.
+ */
+export const ISOLATED_SET = 'podwall-isolated';
 /** Prefix of temporary sets used to swap in new members (stale ones are garbage-collected). */
 export const TMP_SET_PREFIX = 'podwall-tmp-';
+
+/**
+ * Dispatch trees (dispatch.ts): from KUBE-ROUTER-* to a pod chain by destination (ingress) or source
+ * (egress) IP. podwall's own helper chains: kube-router has no equivalent.
+ */
+export type DispatchDirection = 'dst' | 'src';
+export const DISPATCH_ROOT: Readonly<Record<DispatchDirection, string>> = { dst: 'PODWALL-DST-PODS', src: 'PODWALL-SRC-PODS' };
+const DISPATCH_PREFIX: Readonly<Record<DispatchDirection, string>> = { dst: 'PODWALL-DST-', src: 'PODWALL-SRC-' };
+/** Every chain podwall adds beyond kube-router's names starts with this. */
+export const PODWALL_CHAIN_PREFIX = 'PODWALL-';
+
+/** A dispatch sub-chain, named after the direction and the CIDR it covers (28 characters). */
+export function dispatchChainName(direction: DispatchDirection, cidr: string): string {
+  return DISPATCH_PREFIX[direction] + hash16(`dispatch\u0000${direction}\u0000${cidr}`);
+}
 
 /** Mark set by a policy rule that admits the packet (kube-router: 0x10000). */
 export const MARK_MATCHED = '0x10000/0x10000';
@@ -121,7 +141,14 @@ export function kubeRouterRuleUuid(chain: string, args: readonly string[]): stri
 
 /** Chains podwall (or kube-router's firewall) owns in the filter table. */
 export function isOwnedChain(name: string): boolean {
-  return name === KUBE_ROUTER_INPUT || name === KUBE_ROUTER_FORWARD || name === KUBE_ROUTER_OUTPUT || name.startsWith(POD_CHAIN_PREFIX) || name.startsWith(POLICY_CHAIN_PREFIX);
+  return (
+    name === KUBE_ROUTER_INPUT ||
+    name === KUBE_ROUTER_FORWARD ||
+    name === KUBE_ROUTER_OUTPUT ||
+    name.startsWith(POD_CHAIN_PREFIX) ||
+    name.startsWith(POLICY_CHAIN_PREFIX) ||
+    name.startsWith(PODWALL_CHAIN_PREFIX)
+  );
 }
 
 const OWNED_SET_NAMES = new Set([POD_SUBNETS_SET, NODE_IPS_SET, KUBE_ROUTER_LOCAL_PODS_SET]);

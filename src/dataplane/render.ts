@@ -5,11 +5,15 @@
 // Layout (filter table):
 //   INPUT/FORWARD/OUTPUT ─(position 1)→ KUBE-ROUTER-INPUT/FORWARD/OUTPUT
 //   KUBE-ROUTER-INPUT:   whitelist RETURNs (Service address,port set; LOCAL Service node ports), then
-//                        `-s pod -j KUBE-POD-FW-x` (pod → node is the pod's egress), fail-closed
+//                        RELATED/ESTABLISHED from an isolated pod (podwall-isolated src) → ACCEPT,
+//                        `-j PODWALL-SRC-PODS` (pod → node is the pod's egress), fail-closed REJECTs,
+//                        `mark 0x20000 → ACCEPT`
+//   KUBE-ROUTER-FORWARD: RELATED/ESTABLISHED to or from an isolated pod → ACCEPT (two set lookups),
+//                        `-j PODWALL-DST-PODS` (ingress), `-j PODWALL-SRC-PODS` (egress), fail-closed
 //                        REJECTs, `mark 0x20000 → ACCEPT`
-//   KUBE-ROUTER-FORWARD: per isolated local pod `-d pod`, bridged `-d pod`, `-s pod`, bridged `-s pod`
-//                        → KUBE-POD-FW-x; fail-closed REJECTs; `mark 0x20000 → ACCEPT`
-//   KUBE-ROUTER-OUTPUT:  `-d pod` (node → pod), `-s pod` → KUBE-POD-FW-x; `mark 0x20000 → ACCEPT`
+//   KUBE-ROUTER-OUTPUT:  the same without the fail-closed REJECTs (node ↔ pod)
+//   PODWALL-DST/SRC-PODS and PODWALL-DST/SRC-<16>: dispatch trees over the isolated pods' IPs, ending
+//                        in `-d|-s pod -g KUBE-POD-FW-x` (dispatch.ts)
 //   KUBE-POD-FW-x:       COMMON (INVALID drop, RELATED/ESTABLISHED accept, ICMP), pod → itself ACCEPT,
 //                        LOCAL source → pod ACCEPT, ingress: `-d pod → KUBE-NWPLCY-<in>` per policy
 //                        (or DEFAULT when not isolated), then NFLOG and REJECT unless marked 0x10000;
@@ -18,7 +22,7 @@
 //                        NFLOG counts every packet the rate-limited NFLOG may have skipped.
 //   KUBE-NWPLCY-<16>:    one chain per (policy, direction): per rule, per peer × port a
 //                        `MARK 0x10000` rule, then `mark 0x10000 → RETURN`.
-// A packet passes through every pod chain it concerns (same-node traffic: the destination's, then
+// A new packet passes through every pod chain it concerns (same-node traffic: the destination's, then
 // the source's); any REJECT ends it, and only when every chain it met marked it 0x20000 does the
 // final ACCEPT take it. Pods no policy isolates get no chain: the rest of the table decides.
 import type { Direction, Family, Protocol } from '../cluster/model.js';
@@ -30,11 +34,14 @@ import { serviceExemptions, type ServiceExemptions, type ServiceRanges } from '.
 import type { CidrPeer, Plan, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
 import { DEFAULT_LOG_LIMIT, encodePrefix, limitArgs, type LogLimit, type NflogTag } from './nflog.js';
 import { canonicalIP, halves, hashIpSet, hashNetSet, ipBlockMembers, parseNetOf, setFamily } from './ipset.js';
+import { dispatchChains, type DispatchEntry } from './dispatch.js';
 import {
   BUILTIN_HOOKS,
   COMMON_CHAIN,
   DEFAULT_CHAIN,
+  DISPATCH_ROOT,
   DST_SET_PREFIX,
+  ISOLATED_SET,
   KUBE_ROUTER_FORWARD,
   KUBE_ROUTER_INPUT,
   KUBE_ROUTER_OUTPUT,
@@ -394,9 +401,8 @@ interface PodRender {
   chain: IptChain;
   /** [policy chain, policy id, direction] the pod chain jumps to. */
   policyChains: [string, string, Direction][];
-  forward: IptRule[];
-  output: IptRule[];
-  input: IptRule[];
+  /** The pod's IPs of this family with its chain: its leaves in both dispatch trees. */
+  dispatch: DispatchEntry[];
 }
 
 /**
@@ -459,19 +465,18 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
   rules.push({ args: [...cmt('set netpol-ok mark'), '-j', 'MARK', '--set-xmark', MARK_NETPOL_OK] });
   rules.push({ args: [...cmt('clear matched mark'), '-j', 'MARK', '--set-xmark', MARK_RESET_MATCHED] });
 
-  for (const ip of ips) {
-    const h = hostCidr(ip, family);
-    const inC = cmt(`${pod.key} in`);
-    const outC = cmt(`${pod.key} out`);
-    forward.push({ args: ['-d', h, ...inC, '-j', chain] });
-    forward.push({ args: ['-d', h, '-m', 'physdev', '--physdev-is-bridged', ...inC, '-j', chain] });
-    forward.push({ args: ['-s', h, ...outC, '-j', chain] });
-    forward.push({ args: ['-s', h, '-m', 'physdev', '--physdev-is-bridged', ...outC, '-j', chain] });
-    output.push({ args: ['-d', h, ...inC, '-j', chain] });
-    output.push({ args: ['-s', h, ...outC, '-j', chain] });
-    input.push({ args: ['-s', h, ...outC, '-j', chain] });
-  }
-  return { chain: { name: chain, policy: '-', rules }, policyChains, forward, output, input };
+  const comment = cmt(pod.key);
+  const dispatch = ips.map((ip) => ({ ip, chain, comment }));
+  return { chain: { name: chain, policy: '-', rules }, policyChains, dispatch };
+}
+
+/** The isolated-pod set, reused (with its member list) while the isolated pods stay the same. */
+const lastIsolated = new Map<string, { key: string; set: Ipset }>();
+function cachedIsolatedSet(name: string, family: Family, entries: readonly DispatchEntry[]): Ipset {
+  const key = entries.map((e) => e.ip).join(',');
+  let hit = lastIsolated.get(name);
+  if (hit?.key !== key) lastIsolated.set(name, (hit = { key, set: hashIpSet(name, family, entries.map((e) => e.ip)) }));
+  return hit.set;
 }
 
 export function render(plan: Plan, opts: RenderOptions): Desired {
@@ -510,9 +515,7 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   if (localCIDRs.length > 0) reg.add(hashIpSet(programmedName, family, localPods.flatMap((p) => ipsOf(p, family))));
 
   // Pod chains and the jumps into them.
-  const input: IptRule[] = [];
-  const forward: IptRule[] = [];
-  const output: IptRule[] = [];
+  const dispatch: DispatchEntry[] = [];
   const podChains: IptChain[] = [];
   const wantedPolicyChains = new Map<string, { policy: PlanPolicy; direction: Direction }>();
   for (const pod of localPods) {
@@ -521,9 +524,18 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
     origins[r.chain.name] = `pod ${pod.key}`;
     podChains.push(r.chain);
     for (const [pc, id, direction] of r.policyChains) wantedPolicyChains.set(pc, { policy: policies.get(id)!, direction });
-    forward.push(...r.forward);
-    output.push(...r.output);
-    input.push(...r.input);
+    dispatch.push(...r.dispatch);
+  }
+  // Isolated pods: the dispatch trees, and the set that accepts their established traffic at once.
+  const isolated = cachedIsolatedSet(familySetName(ISOLATED_SET, family), family, dispatch);
+  reg.add(isolated);
+  const dispatchTrees: IptChain[] = [];
+  for (const direction of ['dst', 'src'] as const) {
+    const what = direction === 'dst' ? 'destination (ingress)' : 'source (egress)';
+    for (const c of dispatchChains(family, direction, dispatch)) {
+      dispatchTrees.push(c);
+      origins[c.name] = `dispatch by ${what} pod IP`;
+    }
   }
 
   // Policy chains (only those a local pod chain jumps to), in policy id order.
@@ -573,10 +585,18 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
     return out;
   };
 
+  // Established and related packets of isolated pods: accepted here in O(1), as their pod chain's
+  // COMMON jump would (conntrack first: a NEW packet fails it without the set lookup).
+  const established = (dir: 'src' | 'dst'): IptRule => ({
+    args: ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-m', 'set', '--match-set', isolated.name, dir, ...cmt(`established traffic ${dir === 'dst' ? 'to' : 'from'} an isolated pod`), '-j', 'ACCEPT'],
+  });
+  const toDispatch = (direction: 'dst' | 'src'): IptRule => ({
+    args: [...cmt(direction === 'dst' ? 'to an isolated pod: its chain (ingress)' : 'from an isolated pod: its chain (egress)'), '-j', DISPATCH_ROOT[direction]],
+  });
   const top: IptChain[] = [
-    { name: KUBE_ROUTER_INPUT, policy: '-', rules: [...inputHead, ...input, ...failRules(true, false), acceptRule()] },
-    { name: KUBE_ROUTER_FORWARD, policy: '-', rules: [...forward, ...failRules(true, true), acceptRule()] },
-    { name: KUBE_ROUTER_OUTPUT, policy: '-', rules: [...output, acceptRule()] },
+    { name: KUBE_ROUTER_INPUT, policy: '-', rules: [...inputHead, established('src'), toDispatch('src'), ...failRules(true, false), acceptRule()] },
+    { name: KUBE_ROUTER_FORWARD, policy: '-', rules: [established('dst'), established('src'), toDispatch('dst'), toDispatch('src'), ...failRules(true, true), acceptRule()] },
+    { name: KUBE_ROUTER_OUTPUT, policy: '-', rules: [established('dst'), established('src'), toDispatch('dst'), toDispatch('src'), acceptRule()] },
   ];
   for (const c of top) origins[c.name] = 'top-level chain';
   origins[COMMON_CHAIN] = 'common rules';
@@ -585,7 +605,7 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   return {
     family,
     sets: [...reg.sets.values()],
-    chains: [...top, commonChain(family), defaultChain(), ...podChains, ...policyChains],
+    chains: [...top, commonChain(family), defaultChain(), ...dispatchTrees, ...podChains, ...policyChains],
     jumps: BUILTIN_HOOKS.map((hook) => ({ chain: hook, rule: topLevelJump(hook) })),
     origins,
   };

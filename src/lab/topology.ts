@@ -555,7 +555,8 @@ const NODE_SYSCTLS = [
   'net.ipv6.icmp.ratemask=0,3-127',
 ];
 
-async function nodeSysctls(ns: string): Promise<void> {
+/** Forwarding, bridge netfilter and no ICMP error rate limits in a node namespace (loads br_netfilter when needed). */
+export async function nodeSysctls(ns: string): Promise<void> {
   const set = () => run('sysctl', ['-q', '-w', ...NODE_SYSCTLS], { ns, allowFail: true });
   let r = await set();
   if (r.code !== 0 && /bridge-nf-call/.test(r.stderr)) {

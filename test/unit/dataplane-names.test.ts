@@ -75,9 +75,9 @@ test('names depend on identity only: direction, family and namespace/name separa
 });
 
 test('ownership: podwall and kube-router firewall objects only', (t) => {
-  for (const c of ['KUBE-ROUTER-INPUT', 'KUBE-ROUTER-FORWARD', 'KUBE-ROUTER-OUTPUT', 'KUBE-POD-FW-ABC', 'KUBE-NWPLCY-DEFAULT', 'KUBE-NWPLCY-TAIL']) t.true(isOwnedChain(c), c);
+  for (const c of ['KUBE-ROUTER-INPUT', 'KUBE-ROUTER-FORWARD', 'KUBE-ROUTER-OUTPUT', 'KUBE-POD-FW-ABC', 'KUBE-NWPLCY-DEFAULT', 'KUBE-NWPLCY-TAIL', 'PODWALL-DST-PODS', 'PODWALL-SRC-ABCDEFGHIJKLMNOP']) t.true(isOwnedChain(c), c);
   for (const c of ['INPUT', 'KUBE-SERVICES', 'KUBE-FIREWALL', 'KUBE-ROUTER-SOMETHING', 'DOCKER']) t.false(isOwnedChain(c), c);
-  for (const s of ['KUBE-SRC-X', 'inet6:KUBE-DST-X', 'podwall-programmed', 'kube-router-pod-subnets', 'inet6:kube-router-node-ips', 'kube-router-local-pods']) t.true(isOwnedSet(s), s);
+  for (const s of ['KUBE-SRC-X', 'inet6:KUBE-DST-X', 'podwall-programmed', 'podwall-isolated', 'kube-router-pod-subnets', 'inet6:kube-router-node-ips', 'kube-router-local-pods']) t.true(isOwnedSet(s), s);
   for (const s of ['kube-router-svip', 'kube-router-svip-prt', 'kube-router-local-ips', 'KUBE-CLUSTER-IP', 'foreign']) t.false(isOwnedSet(s), s);
   t.true(isPolicyChain('KUBE-NWPLCY-ABCDEFGHIJKLMNOP'));
   t.false(isPolicyChain('KUBE-NWPLCY-COMMON'));

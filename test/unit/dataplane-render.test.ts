@@ -164,9 +164,11 @@ test('only isolated local pods get chains; only referenced peer sets are rendere
     if (s.name.startsWith('KUBE-')) t.true(referenced.has(s.name), `${s.name} is referenced`);
   }
   for (const name of referenced) t.truthy(d.sets.find((s) => s.name === name), `${name} is rendered`);
-  t.deepEqual(d.sets.filter((s) => !s.name.startsWith('KUBE-')).map((s) => s.name), ['kube-router-pod-subnets', 'kube-router-node-ips', 'podwall-service-ports', 'podwall-programmed']);
+  t.deepEqual(d.sets.filter((s) => !s.name.startsWith('KUBE-')).map((s) => s.name), ['kube-router-pod-subnets', 'kube-router-node-ips', 'podwall-service-ports', 'podwall-programmed', 'podwall-isolated']);
   const programmed = d.sets.find((s) => s.name === 'podwall-programmed')!;
   t.deepEqual(programmed.members.map((m) => m.entry), ['10.244.1.5', '10.244.1.6', '10.244.1.7']);
+  const isolated = d.sets.find((s) => s.name === 'podwall-isolated')!;
+  t.deepEqual(isolated.members.map((m) => m.entry), ['10.244.1.5', '10.244.1.6'], 'only the pods with a chain');
   // IPv6: the same names with inet6:, only IPv6 members; db-1 has no IPv6 address
   const d6 = render(basicPlan(), { ...RO, family: 'ipv6' });
   t.true(d6.sets.every((s) => s.name.startsWith('inet6:') && s.family === 'inet6'));
@@ -217,6 +219,32 @@ test('same-node, self, node and service traffic', (t) => {
   t.is(trace(d, { src: '10.244.1.6', dst: '10.96.0.10', protocol: 'tcp', dport: 443, hook: 'INPUT' }), 'ACCEPT', 'a Service address and port (IPVS: local) is judged on the backend');
   t.is(trace(d, { src: '10.244.1.6', dst: '10.96.0.10', protocol: 'tcp', dport: 22, hook: 'INPUT' }), 'REJECT', 'another port of a Service address is the pod egress (it reaches the node)');
   t.is(trace(d, { src: '10.244.1.7', dst: '10.244.2.80', protocol: 'tcp', dport: 80, hook: 'FORWARD' }), 'ACCEPT', 'a pod no policy isolates is left to the rest of the table');
+});
+
+test('dispatch: established packets of isolated pods end at the top of KUBE-ROUTER-*, new ones walk the destination chain, then the source chain', (t) => {
+  const d = render(basicPlan(), { ...RO, family: 'ipv4' });
+  const walk = (p: Packet) => interpret(tableOf(d), setMap(d), p, { localAddresses: ['172.18.0.2', '10.244.1.1'] });
+  const bridged = { protocol: 'tcp' as const, dport: 80, hook: 'FORWARD' as const, bridged: true };
+  // an established reply from web-1 (isolated) to fe-1 (not): one set lookup, no pod chain
+  const est = walk({ ...bridged, src: '10.244.1.5', dst: '10.244.1.7', ctstate: 'ESTABLISHED' });
+  t.is(est.verdict, 'ACCEPT');
+  t.deepEqual(est.steps.map((s) => `${s.chain}#${s.index} ${s.action}`), ['FORWARD#1 JUMP KUBE-ROUTER-FORWARD', 'KUBE-ROUTER-FORWARD#2 ACCEPT']);
+  // established traffic of pods no policy isolates is left to the rest of the table, as before
+  const other = walk({ ...bridged, src: '10.244.1.7', dst: '10.244.2.80', bridged: false, ctstate: 'ESTABLISHED' });
+  t.false(other.steps.some((s) => s.chain.startsWith('KUBE-POD-FW') || s.action === 'ACCEPT'));
+  t.is(other.steps.at(-1)!.action, 'POLICY ACCEPT');
+  // INVALID still reaches the pod chain's COMMON drop
+  t.is(walk({ ...bridged, src: '10.244.1.7', dst: '10.244.1.5', ctstate: 'INVALID' }).verdict, 'DROP');
+  // web-1 -> db-1, new: db-1's chain (ingress) first, then web-1's (egress: not isolated, DEFAULT)
+  const fresh = walk({ ...bridged, src: '10.244.1.5', dst: '10.244.1.6', dport: 5432 });
+  t.is(fresh.verdict, 'ACCEPT');
+  const pods = fresh.steps.filter((s) => s.action.startsWith('GOTO KUBE-POD-FW')).map((s) => `${s.chain} ${s.action}`);
+  t.deepEqual(pods, [`PODWALL-DST-PODS GOTO ${podChainName('shop', 'db-1')}`, `PODWALL-SRC-PODS GOTO ${podChainName('shop', 'web-1')}`]);
+  // denied by the destination: its NFLOG prefix, its REJECT
+  const denied = walk({ ...bridged, src: '10.244.1.6', dst: '10.244.1.5', dport: 81 });
+  t.is(denied.verdict, 'REJECT');
+  t.is(denied.logged.length, 1);
+  t.true(denied.logged[0]!.prefix.endsWith(' shop/web-1'), denied.logged[0]!.prefix);
 });
 
 test('fail closed: an IP of the node pod CIDR that podwall has not programmed is rejected', (t) => {
