@@ -41,6 +41,19 @@ export function register(program: Command): void {
               summary: x.verdict.summary,
               egress: { outcome: x.egress.verdict.outcome, policies: x.egress.verdict.policies, allowedBy: x.egress.verdict.allowedBy, maybeBy: x.egress.verdict.maybeBy, text: x.egress.text, rules: x.egress.rules, nearest: x.egress.nearest },
               ingress: { outcome: x.ingress.verdict.outcome, policies: x.ingress.verdict.policies, allowedBy: x.ingress.verdict.allowedBy, maybeBy: x.ingress.verdict.maybeBy, text: x.ingress.text, rules: x.ingress.rules, nearest: x.ingress.nearest },
+              // Audited policies: the same connection once they are enforced.
+              ...(x.audit
+                ? {
+                    audit: {
+                      allowed: x.audit.verdict.allowed,
+                      change: x.audit.verdict.change,
+                      policies: x.audit.verdict.policies,
+                      text: x.audit.text,
+                      egress: { outcome: x.audit.egress.verdict.outcome, policies: x.audit.egress.verdict.policies, text: x.audit.egress.text, rules: x.audit.egress.rules, nearest: x.audit.egress.nearest },
+                      ingress: { outcome: x.audit.ingress.verdict.outcome, policies: x.audit.ingress.verdict.policies, text: x.audit.ingress.text, rules: x.audit.ingress.rules, nearest: x.audit.ingress.nearest },
+                    },
+                  }
+                : {}),
             },
             null,
             2,

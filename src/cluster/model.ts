@@ -17,11 +17,21 @@ export interface Origin {
   doc?: number;
 }
 
+/** The `podwall.io/enforcement` annotation on a NetworkPolicy or a Namespace. */
+export const ENFORCEMENT_ANNOTATION = 'podwall.io/enforcement';
+/**
+ * `audit`: compiled and rendered, but its denials are only logged ("would deny") — the policy is
+ * applied as if it did not exist. `enforce`: the default; on a policy it overrides an audited namespace.
+ */
+export type Enforcement = 'enforce' | 'audit';
+
 export interface Namespace {
   kind: 'Namespace';
   name: string;
   /** Includes `kubernetes.io/metadata.name` (added when missing). */
   labels: Labels;
+  /** The enforcement annotation, when present and valid (a malformed value is an error and ignored). */
+  enforcement?: Enforcement;
   origin?: Origin;
 }
 
@@ -149,6 +159,11 @@ export interface NetworkPolicy {
   egress: PolicyRule[];
   /** Policy-level problem that made podwall fall back to the fail-closed reading. */
   invalid?: string;
+  /**
+   * The enforcement annotation: absent follows the namespace's; a malformed value is an error and
+   * reads as `enforce` (never silently audited).
+   */
+  enforcement?: Enforcement;
   origin?: Origin;
 }
 

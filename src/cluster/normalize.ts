@@ -27,7 +27,7 @@ import type {
   Workload,
   WorkloadKind,
 } from './model.js';
-import { PROTOCOLS, WORKLOAD_KINDS } from './model.js';
+import { ENFORCEMENT_ANNOTATION, PROTOCOLS, WORKLOAD_KINDS, type Enforcement } from './model.js';
 import { type Finding, show } from './findings.js';
 import { cidrContains, formatCIDR, normalizeIP, parseCIDR, parseIP, unusableAddress } from '../net/ip.js';
 
@@ -411,6 +411,19 @@ function readRule(ctx: Ctx, raw: unknown, field: string, direction: Direction): 
   return rule;
 }
 
+/**
+ * The `podwall.io/enforcement` annotation. A value other than `audit` or `enforce` is an error and
+ * reads as `fallback` — for a policy `enforce`, so a typo can never turn enforcement off.
+ */
+function readEnforcement(ctx: Ctx, meta: Json, fallback: Enforcement | undefined, what: string): Enforcement | undefined {
+  const ann = meta.annotations;
+  if (!isObj(ann) || !Object.hasOwn(ann, ENFORCEMENT_ANNOTATION)) return undefined;
+  const v = ann[ENFORCEMENT_ANNOTATION];
+  if (v === 'audit' || v === 'enforce') return v;
+  ctx.error('invalid-enforcement', `metadata.annotations[${show(ENFORCEMENT_ANNOTATION)}]`, `${show(v)} is not "audit" or "enforce": ${what}`);
+  return fallback;
+}
+
 function readNetworkPolicy(ctx: Ctx, o: Json): NetworkPolicy | undefined {
   const meta = isObj(o.metadata) ? o.metadata : {};
   const name = readName(ctx, meta, 'metadata.name', DNS1123_SUBDOMAIN, 253);
@@ -428,6 +441,8 @@ function readNetworkPolicy(ctx: Ctx, o: Json): NetworkPolicy | undefined {
     egress: [],
   };
   if (typeof meta.uid === 'string') policy.uid = meta.uid;
+  const enforcement = readEnforcement(ctx, meta, 'enforce', 'the policy is enforced');
+  if (enforcement !== undefined) policy.enforcement = enforcement;
   const policyProblems: string[] = [];
   if (!isObj(spec)) {
     ctx.error('missing-field', 'spec', 'spec is required');
@@ -711,7 +726,10 @@ function readNamespace(ctx: Ctx, o: Json): Namespace | undefined {
     ctx.warn('metadata-name-label', `metadata.labels[${show(METADATA_NAME_LABEL)}]`, `is ${show(withName[METADATA_NAME_LABEL])}; the API server would set it to ${show(name)}`);
     withName[METADATA_NAME_LABEL] = name;
   }
-  return { kind: 'Namespace', name, labels: withName };
+  const ns: Namespace = { kind: 'Namespace', name, labels: withName };
+  const enforcement = readEnforcement(ctx, meta, undefined, 'ignored; its policies are enforced unless they say otherwise');
+  if (enforcement !== undefined) ns.enforcement = enforcement;
+  return ns;
 }
 
 function readCIDRList(ctx: Ctx, raw: unknown[], field: string): string[] | undefined {

@@ -414,7 +414,7 @@ const podRenderCache = new LRUCache<string, { r: PodRender | null }>({ max: 8192
 
 function cachedPodRender(pod: PlanPod, family: Family, policies: ReadonlyMap<string, PlanPolicy>, limit: LogLimit): PodRender | undefined {
   const dirKey = (ids: readonly string[], direction: Direction) => ids.map((id) => (policies.get(id)?.types.includes(direction) ? id : `!${id}`)).join(',');
-  const key = `${family}\u0000${pod.key}\u0000${pod.ips.join(',')}\u0000${dirKey(pod.ingressPolicies, 'ingress')}\u0000${dirKey(pod.egressPolicies, 'egress')}\u0000${limit.rate ?? ''}/${limit.burst}`;
+  const key = `${family}\u0000${pod.key}\u0000${pod.ips.join(',')}\u0000${dirKey(pod.ingressPolicies, 'ingress')}\u0000${dirKey(pod.egressPolicies, 'egress')}\u0000${dirKey(pod.ingressAudit ?? [], 'ingress')}\u0000${dirKey(pod.egressAudit ?? [], 'egress')}\u0000${limit.rate ?? ''}/${limit.burst}`;
   let hit = podRenderCache.get(key);
   if (!hit) podRenderCache.set(key, (hit = { r: renderPod(pod, family, policies, limit) ?? null }));
   return hit.r ?? undefined;
@@ -429,7 +429,8 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
   const input: IptRule[] = [];
   const isolatedIn = pod.ingressPolicies.length > 0;
   const isolatedOut = pod.egressPolicies.length > 0;
-  if (!isolatedIn && !isolatedOut) return undefined;
+  // A pod only audited policies select is not isolated, but gets a chain to log what they would deny.
+  if (!isolatedIn && !isolatedOut && pod.ingressAudit === undefined && pod.egressAudit === undefined) return undefined;
   const chain = podChainName(pod.namespace, pod.name);
   const rules: IptRule[] = [{ args: [...cmt(`${pod.key}: common netpol rules`), '-j', COMMON_CHAIN] }];
   for (const ip of ips) {
@@ -442,9 +443,28 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
   for (const direction of ['ingress', 'egress'] as const) {
     const ids = direction === 'ingress' ? pod.ingressPolicies : pod.egressPolicies;
     const sel = direction === 'ingress' ? '-d' : '-s';
+    const audited = (direction === 'ingress' ? pod.ingressAudit : pod.egressAudit) ?? [];
     for (const ip of ips) {
       const h = hostCidr(ip, family);
       if (ids.length === 0) {
+        // Audited policies only matter where no enforced policy isolates: their chains mark what
+        // they would allow, the rest is logged as "would deny" and counted — then DEFAULT lets every
+        // packet through, exactly as without them. (Where enforced policies isolate, enforcing an
+        // audited one could only allow more: nothing to log.)
+        let jumped = false;
+        for (const id of audited) {
+          const pol = policies.get(id);
+          if (!pol || !pol.types.includes(direction)) continue;
+          const pc = policyChainName(pol.id, direction);
+          policyChains.push([pc, pol.id, direction]);
+          rules.push({ args: [sel, h, ...cmt(`${pod.key}: ${direction} audited policy ${pol.id}`), '-j', pc] });
+          jumped = true;
+        }
+        if (jumped) {
+          const unmatched = [sel, h, '-m', 'mark', '!', '--mark', MARK_MATCHED];
+          rules.push(logRule(unmatched, { kind: 'audit', direction, ref, hint: pod.key }, limit, `${pod.key}: log ${direction} audited policies would deny`));
+          rules.push({ args: [...unmatched, ...cmt(`${pod.key}: count ${direction} audited policies would deny`)] });
+        }
         rules.push({ args: [sel, h, ...cmt(`${pod.key}: default ${direction}`), '-j', DEFAULT_CHAIN] });
         continue;
       }
@@ -544,7 +564,7 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
     for (const direction of ['ingress', 'egress'] as const) {
       const pc = policyChainName(pol.id, direction);
       if (!wantedPolicyChains.has(pc)) continue;
-      origins[pc] = `policy ${pol.id} ${direction}`;
+      origins[pc] = `policy ${pol.id} ${direction}${pol.audit ? ' (audited)' : ''}`;
       policyChains.push(cachedPolicyChain(pol, direction, family, reg));
     }
   }

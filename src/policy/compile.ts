@@ -1,8 +1,9 @@
 // compile(store, {node}) → Plan. The ONLY place NetworkPolicy semantics live. Pure, synchronous.
 import type { ClusterStore } from '../cluster/store.js';
-import type { Direction, Endpoint, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyRule } from '../cluster/model.js';
+import type { Direction, Endpoint, LabelSelector, Namespace, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyRule } from '../cluster/model.js';
 import { familyOf, isActionablePod, isIPlessEndpoint, objectKey } from '../cluster/model.js';
 import { shadowedWorkloads } from '../cluster/workloads.js';
+import { effectiveEnforcement } from './audit.js';
 import { describeSelector, isEmptySelector, selectorMatches } from './selector.js';
 import { resolveNamedPort } from './ports.js';
 import { blockCoverage, ipInBlock, mustCIDR } from '../net/ip.js';
@@ -73,6 +74,11 @@ export class Selection {
   allPods(): Endpoint[] {
     if (!this.all) this.all = this.namespaceNames().flatMap((ns) => this.podsIn(ns)).sort((a, b) => byKey(objectKey(a), objectKey(b)));
     return this.all;
+  }
+
+  /** The Namespace object, when the store has one. */
+  namespace(ns: string): Namespace | undefined {
+    return this.store.namespaces.get(ns);
   }
 
   /** The endpoint with this key. */
@@ -241,6 +247,12 @@ export function assemblePlan(
     for (const t of pol.targets) {
       const pp = podIndex.get(t);
       if (!pp) continue;
+      // An audited policy isolates nobody: it is kept apart, so nothing that enforces can pick it up.
+      if (pol.audit) {
+        if (pol.types.includes('ingress')) (pp.ingressAudit ??= []).push(pol.id);
+        if (pol.types.includes('egress')) (pp.egressAudit ??= []).push(pol.id);
+        continue;
+      }
       if (pol.types.includes('ingress')) pp.ingressPolicies.push(pol.id);
       if (pol.types.includes('egress')) pp.egressPolicies.push(pol.id);
     }
@@ -271,6 +283,7 @@ export function compilePolicy(np: NetworkPolicy, sel: Selection, inScope: (p: En
     egress: [],
   };
   if (np.invalid) out.invalid = np.invalid;
+  if (effectiveEnforcement(np, sel.namespace(np.namespace)) === 'audit') out.audit = true;
   for (const direction of ['ingress', 'egress'] as const) {
     // Rules for a direction the policy does not affect are ignored (as the API does).
     if (!np.policyTypes.includes(direction)) continue;

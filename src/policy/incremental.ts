@@ -2,7 +2,7 @@
 // build recompiles those and reassembles the Plan. Always equal to compile(store, {node}) — a
 // property test holds it to that.
 import type { ClusterStore, StoreChange } from '../cluster/store.js';
-import type { Endpoint, Labels, Pod } from '../cluster/model.js';
+import type { Endpoint, Labels, Namespace, Pod } from '../cluster/model.js';
 import { isActionablePod, objectKey } from '../cluster/model.js';
 import { assemblePlan, compilePolicy, planNodes, planServices, podIPIndexOf, Selection } from './compile.js';
 import type { Plan, PlanPolicy, PodPeer } from './plan.js';
@@ -137,6 +137,10 @@ export class IncrementalCompiler {
       }
       case 'Namespace': {
         this.namespaceLabels = undefined;
+        // Audit ↔ enforce of a whole namespace: its own policies change (an ordinary incremental change).
+        if ((c.before as Namespace | undefined)?.enforcement !== (c.after as Namespace | undefined)?.enforcement) {
+          for (const p of this.store.policiesInNamespace(c.key)) this.dirty.add(objectKey(p));
+        }
         const before = (c.before as { labels: Labels } | undefined)?.labels ?? { 'kubernetes.io/metadata.name': c.key };
         const after = (c.after as { labels: Labels } | undefined)?.labels ?? { 'kubernetes.io/metadata.name': c.key };
         for (const [id, pol] of this.compiled) {

@@ -1,10 +1,11 @@
 // lint: warnings for what reviewers miss. (Errors — invalid objects — come from normalisation.)
 import type { ClusterStore } from '../cluster/store.js';
-import type { NetworkPolicy } from '../cluster/model.js';
+import { ENFORCEMENT_ANNOTATION, type NetworkPolicy } from '../cluster/model.js';
 import { isActionablePod, objectKey } from '../cluster/model.js';
 import type { Finding } from '../cluster/findings.js';
 import { compile } from './compile.js';
-import type { Plan, PlanRule } from './plan.js';
+import type { Plan, PlanPod, PlanRule } from './plan.js';
+import { effectiveEnforcement } from './audit.js';
 import { describeSelector } from './selector.js';
 import { cidrsOverlap, mustCIDR, parseIP, cidrContainsIP } from '../net/ip.js';
 
@@ -70,6 +71,16 @@ export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: 
         out.push(warn(np, 'rules-ignored', `spec.${dir}`, `has ${dir} rules but policyTypes is [${np.policyTypes.map((t) => (t === 'ingress' ? 'Ingress' : 'Egress')).join(', ')}]: they are ignored`));
       }
     }
+    if (effectiveEnforcement(np, store.namespaces.get(np.namespace)) === 'audit') {
+      const own = np.enforcement === 'audit';
+      const f = warn(
+        np,
+        'audited-policy',
+        own ? `metadata.annotations[${JSON.stringify(ENFORCEMENT_ANNOTATION)}]` : 'metadata.namespace',
+        `is audited (${ENFORCEMENT_ANNOTATION}: audit on ${own ? 'the policy' : `namespace ${np.namespace}`}): it isolates nobody; what it would deny is only logged ("would deny", see podwall drops --audit) until it is enforced`,
+      );
+      out.push(f);
+    }
     if (!pp) continue;
     for (const dir of ['ingress', 'egress'] as const) {
       for (const rule of pp[dir]) {
@@ -109,13 +120,15 @@ export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: 
       }
     }
     if (pp.types.includes('egress')) {
+      // An audited policy is judged as it will be once enforced (with the other audited policies).
+      const egressOf = (pod: PlanPod) => (pp.audit ? [...pod.egressPolicies, ...(pod.egressAudit ?? [])] : pod.egressPolicies);
       const blocked = pp.targets.filter((t) => {
         const pod = plan.pods.find((p) => p.key === t)!;
-        return !pod.egressPolicies.some((pid) => planPolicies.get(pid)!.egress.some(allowsDNS));
+        return !egressOf(pod).some((pid) => planPolicies.get(pid)!.egress.some(allowsDNS));
       });
       if (blocked.length > 0) {
         out.push(
-          warn(np, 'egress-blocks-dns', 'spec.policyTypes', `isolates egress of ${blocked.length} pod(s) (${blocked.slice(0, 3).join(', ')}${blocked.length > 3 ? ', ...' : ''}) and no policy lets them reach DNS (53/UDP): name lookups will fail`),
+          warn(np, 'egress-blocks-dns', 'spec.policyTypes', `${pp.audit ? 'once enforced, ' : ''}isolates egress of ${blocked.length} pod(s) (${blocked.slice(0, 3).join(', ')}${blocked.length > 3 ? ', ...' : ''}) and no policy lets them reach DNS (53/UDP): name lookups will fail`),
         );
       }
     }

@@ -96,6 +96,12 @@ export interface PlanPolicy {
   ingress: PlanRule[];
   egress: PlanRule[];
   invalid?: string;
+  /**
+   * Audited (staged, `podwall.io/enforcement: audit` on the policy or its namespace): compiled and
+   * rendered, but it isolates nobody — its pods are listed in `ingressAudit`/`egressAudit`, never in
+   * `ingressPolicies`/`egressPolicies`, and its denials are only logged ("would deny").
+   */
+  audit?: true;
 }
 
 /**
@@ -115,9 +121,12 @@ export interface PlanPod {
   labels: Readonly<Record<string, string>>;
   /** Declared container ports (shared with the store: do not mutate); absent in hand-made plans. */
   ports?: readonly ContainerPort[];
-  /** Ids of the policies that select this pod for ingress / egress, sorted. Empty: not isolated. */
+  /** Ids of the enforced policies that select this pod for ingress / egress, sorted. Empty: not isolated. */
   ingressPolicies: string[];
   egressPolicies: string[];
+  /** Ids of the audited policies that select it (sorted; absent when none): what would isolate it once enforced. */
+  ingressAudit?: string[];
+  egressAudit?: string[];
 }
 
 export interface PlanNode {

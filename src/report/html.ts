@@ -16,7 +16,10 @@ export function matrixHtml(d: DetailedMatrix, title = 'podwall reachability'): s
             const ok = probe.allowed[from]?.[to] === true;
             const v = d.verdict?.(pi, from, to);
             const why = v ? v.summary : d.verdict ? 'no common IP family' : 'measured';
-            return `<td class="${ok ? 'y' : 'n'}" title="${escapeHtml(`${from} → ${to} ${probe.port}/${probe.protocol}\n${why}`)}">${ok ? '✓' : '✗'}</td>`;
+            // An audited policy would change this cell once enforced: ! (would deny) or + (would allow).
+            const change = probe.audit?.[from]?.[to];
+            const mark = change === 'would-deny' ? '!' : change === 'would-allow' ? '+' : '';
+            return `<td class="${ok ? 'y' : 'n'}${mark ? ' a' : ''}" title="${escapeHtml(`${from} → ${to} ${probe.port}/${probe.protocol}\n${why}`)}">${ok ? '✓' : '✗'}${mark}</td>`;
           })
           .join('');
         return `<tr><th class="r">${i + 1} ${escapeHtml(from)}</th>${cells}</tr>`;
@@ -34,12 +37,13 @@ ${rows}
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}
 td{width:1.6em;height:1.6em;text-align:center;border:1px solid #fff;cursor:help}
-td.y{background:#2e9e4f;color:#fff}td.n{background:#d64541;color:#fff}
+td.y{background:#2e9e4f;color:#fff}td.n{background:#d64541;color:#fff}td.a{outline:2px dashed #f0a500;outline-offset:-3px}
 th{font-weight:normal;font-size:12px;padding:0 4px}th.r{text-align:left;white-space:nowrap}
 small{color:#777;font-weight:normal}
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
 <p>Rows: source pod; columns: destination pod. Green: allowed, red: denied. Hover a cell for the reason.</p>
+${m.audited ? `<p>Audited (not enforced): ${escapeHtml(m.audited.join(', '))}. Dashed cells change once they are enforced: ! allowed now, denied then; + denied now, allowed then.</p>` : ''}
 ${sections.join('\n')}
 </body></html>
 `;

@@ -8,6 +8,9 @@ export function matrixTable(m: MatrixJson, opts: { color?: boolean } = {}): stri
   const no = opts.color ? '\x1b[31m✗\x1b[0m' : '.';
   const maybe = opts.color ? '\x1b[33m?\x1b[0m' : '?';
   let anyMaybe = false;
+  // Audited policies (not enforced): cells they would change once enforced.
+  const wouldDeny = opts.color ? '\x1b[33m!\x1b[0m' : '!';
+  const wouldAllow = opts.color ? '\x1b[36m+\x1b[0m' : '+';
   const labelW = Math.max(4, ...m.pods.map((p, i) => `${i + 1} ${p}`.length));
   const cellW = Math.max(2, ...idx.map((s) => s.length)) + 1;
   for (const probe of m.probes) {
@@ -20,7 +23,8 @@ export function matrixTable(m: MatrixJson, opts: { color?: boolean } = {}): stri
         const a = probe.allowed[from]?.[to];
         if (a === true) allowed++;
         if (a === null) open++;
-        return ' '.repeat(cellW - 1) + (a === true ? yes : a === null ? maybe : no);
+        const change = probe.audit?.[from]?.[to];
+        return ' '.repeat(cellW - 1) + (change === 'would-deny' ? wouldDeny : change === 'would-allow' ? wouldAllow : a === true ? yes : a === null ? maybe : no);
       });
       out.push(`${`${i + 1} ${from}`.padEnd(labelW)} ${cells.join('')}`);
     });
@@ -29,5 +33,8 @@ export function matrixTable(m: MatrixJson, opts: { color?: boolean } = {}): stri
     out.push('');
   }
   out.push(`legend: ${yes} allowed   ${no} denied${anyMaybe ? `   ${maybe} depends on the pod's IP (podwall explain says why)` : ''}   (a pod always reaches itself)`);
+  if (m.audited) {
+    out.push(`audited (not enforced): ${m.audited.join(', ')} — ${wouldDeny} allowed now, denied once they are enforced   ${wouldAllow} denied now, allowed once they are enforced`);
+  }
   return out.join('\n');
 }

@@ -10,6 +10,7 @@ import { familyOf } from '../cluster/model.js';
 import { blockCoverage, formatCIDR, ipInBlock, mustCIDR, parseIP, type Cidr } from '../net/ip.js';
 import type { Plan, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule } from '../policy/plan.js';
 import { DEFAULT_POD_NETWORK } from '../policy/plan.js';
+import { asEnforced } from '../policy/audit.js';
 
 export interface Packet {
   src: string;
@@ -55,17 +56,33 @@ export interface SideVerdict {
   outcome: 'not-a-pod' | 'not-local' | 'not-isolated' | 'allowed' | 'denied' | 'self' | 'node-local' | 'depends' | 'same-ip';
   /** Policies isolating the pod for this direction. */
   policies: string[];
+  /** Audited policies selecting the pod for this direction (they isolate nobody until enforced). */
+  audited?: string[];
   allowedBy?: RuleMatch;
   /** outcome `depends`: the first rule that would allow it for some addresses of the pod network. */
   maybeBy?: RuleMatch;
 }
 
+/** The verdict once every audited policy is enforced (policy/audit.ts), when any of them applies. */
+export interface AuditVerdict {
+  /** Once enforced (null: depends on an address the input does not give). */
+  allowed: boolean | null;
+  egress: SideVerdict;
+  ingress: SideVerdict;
+  /** What enforcing the audited policies would change for this connection. */
+  change: 'would-deny' | 'would-allow' | 'none';
+  /** The audited policies behind the change: those that would isolate a denying side, or the one whose rule would allow. */
+  policies: string[];
+}
+
 export interface Verdict {
-  /** null: the verdict depends on an address the input does not give. */
+  /** What is enforced now (audited policies isolate nobody); null: the verdict depends on an address the input does not give. */
   allowed: boolean | null;
   egress: SideVerdict;
   ingress: SideVerdict;
   summary: string;
+  /** Present when an audited policy selects the source (egress) or the destination (ingress). */
+  audit?: AuditVerdict;
 }
 
 /** Per-plan lookup caches (a Plan is immutable once compiled). */
@@ -222,19 +239,21 @@ function side(plan: Plan, ix: Index, direction: Direction, flow: Flow): SideVerd
   const pod = ix.pods.get(key);
   if (!pod) return { direction, pod: key, outcome: 'not-local', policies: [] };
   const policies = direction === 'egress' ? pod.egressPolicies : pod.ingressPolicies;
-  if (policies.length === 0) return { direction, pod: key, outcome: 'not-isolated', policies };
+  const audited = direction === 'egress' ? pod.egressAudit : pod.ingressAudit;
+  const base: SideVerdict = { direction, pod: key, outcome: 'not-isolated', policies, ...(audited ? { audited } : {}) };
+  if (policies.length === 0) return base;
   let maybe: RuleMatch | undefined;
   for (const id of policies) {
     const pol = ix.policies.get(id)!;
     for (const rule of pol[direction]) {
       const m = matchFlowRule(plan, rule, flow, other);
       if (!m) continue;
-      if (m.uncertain === undefined) return { direction, pod: key, outcome: 'allowed', policies, allowedBy: m };
+      if (m.uncertain === undefined) return { ...base, outcome: 'allowed', allowedBy: m };
       maybe ??= m;
     }
   }
-  if (maybe) return { direction, pod: key, outcome: 'depends', policies, maybeBy: maybe };
-  return { direction, pod: key, outcome: 'denied', policies };
+  if (maybe) return { ...base, outcome: 'depends', maybeBy: maybe };
+  return { ...base, outcome: 'denied' };
 }
 
 /**
@@ -269,7 +288,35 @@ export function evaluateFlow(plan: Plan, flow: Flow): Verdict {
     delete ingress.maybeBy;
   }
   const allowed = combine(egress, ingress);
-  return { allowed, egress, ingress, summary: summarize(allowed, egress, ingress) };
+  const v: Verdict = { allowed, egress, ingress, summary: summarize(allowed, egress, ingress) };
+  if (egress.audited || ingress.audited) {
+    v.audit = auditVerdict(v, evaluateFlow(asEnforced(plan), flow));
+    if (v.audit.change !== 'none') v.summary += `; ${auditText(v.audit)}`;
+  }
+  return v;
+}
+
+function auditVerdict(now: Verdict, then: Verdict): AuditVerdict {
+  const sides = (['egress', 'ingress'] as const).map((d) => [now[d], then[d]] as const);
+  let change: AuditVerdict['change'] = 'none';
+  const policies: string[] = [];
+  if (now.allowed !== false && then.allowed === false) {
+    change = 'would-deny';
+    // A side that now denies was not isolated before: every policy isolating it then is an audited one.
+    for (const [a, b] of sides) if (a.outcome !== 'denied' && b.outcome === 'denied') policies.push(...b.policies);
+  } else if (now.allowed === false && then.allowed === true) {
+    change = 'would-allow';
+    for (const [a, b] of sides) if (a.outcome === 'denied' && b.allowedBy) policies.push(b.allowedBy.policy);
+  }
+  return { allowed: then.allowed, egress: then.egress, ingress: then.ingress, change, policies: [...new Set(policies)] };
+}
+
+/** `x/new would deny it once enforced` / `x/new would allow it once enforced`. */
+export function auditText(a: AuditVerdict): string {
+  const who = a.policies.length > 0 ? a.policies.join(' and ') : 'the audited policies';
+  if (a.change === 'would-deny') return `${who} would deny it once enforced`;
+  if (a.change === 'would-allow') return `${who} would allow it once enforced`;
+  return 'the audited policies would not change it';
 }
 
 /** Both sides must let it through: any denial denies; otherwise an open side leaves it open. */
@@ -335,7 +382,9 @@ function sideText(s: SideVerdict): string {
     case 'not-local':
       return `${s.direction}: ${who} is not on this node; its own node enforces it`;
     case 'not-isolated':
-      return `${s.direction}: ${who} is not isolated for ${s.direction} (no policy selects it)`;
+      return s.audited
+        ? `${s.direction}: ${who} is not isolated for ${s.direction} (only audited policies select it: ${s.audited.join(', ')})`
+        : `${s.direction}: ${who} is not isolated for ${s.direction} (no policy selects it)`;
     case 'self':
       return `${s.direction}: a pod reaches itself`;
     case 'same-ip':

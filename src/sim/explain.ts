@@ -5,7 +5,8 @@ import { familyOf } from '../cluster/model.js';
 import { blockCoverage, cidrContainsIP, formatCIDR, mustCIDR, parseIP } from '../net/ip.js';
 import type { Plan, PlanPeer, PlanPod, PlanRule } from '../policy/plan.js';
 import { whySelectorMisses, describeSelector } from '../policy/selector.js';
-import { evaluateFlow, flowBetween, matchFlowRule, podNetworkFamilies, podNetworkOf, type Flow, type FlowEnd, type SideVerdict, type Verdict } from './evaluate.js';
+import { auditText, evaluateFlow, flowBetween, matchFlowRule, podNetworkFamilies, podNetworkOf, type AuditVerdict, type Flow, type FlowEnd, type SideVerdict, type Verdict } from './evaluate.js';
+import { asEnforced } from '../policy/audit.js';
 
 export interface Endpoint {
   /** Absent for an IP-less endpoint (a workload, a planned pod). */
@@ -65,6 +66,8 @@ export interface Explanation {
   verdict: Verdict;
   egress: SideReport;
   ingress: SideReport;
+  /** When audited policies apply: the same connection once they are enforced, and what that changes. */
+  audit?: { verdict: AuditVerdict; text: string; egress: SideReport; ingress: SideReport };
 }
 
 /** The flow between two resolved endpoints, in one address family. */
@@ -93,17 +96,31 @@ function flowOf(plan: Plan, from: Endpoint, to: Endpoint, protocol: Protocol, po
 }
 
 export function explain(plan: Plan, from: Endpoint, to: Endpoint, protocol: Protocol, port: number): Explanation {
-  const flow = flowOf(plan, from, to, protocol, port);
+  return explainFlow(plan, flowOf(plan, from, to, protocol, port), from, to);
+}
+
+/** The explanation of one flow exactly as given (addresses not re-chosen), e.g. a packet the kernel logged. */
+export function explainFlow(plan: Plan, flow: Flow, from: Endpoint, to: Endpoint): Explanation {
   const verdict = evaluateFlow(plan, flow);
-  return {
+  const x: Explanation = {
     from,
     to,
-    protocol,
-    port,
+    protocol: flow.protocol,
+    port: flow.port,
     verdict,
     egress: sideReport(plan, verdict.egress, flow, from, to),
     ingress: sideReport(plan, verdict.ingress, flow, from, to),
   };
+  if (verdict.audit) {
+    const then = asEnforced(plan);
+    x.audit = {
+      verdict: verdict.audit,
+      text: auditText(verdict.audit),
+      egress: sideReport(then, verdict.audit.egress, flow, from, to),
+      ingress: sideReport(then, verdict.audit.ingress, flow, from, to),
+    };
+  }
+  return x;
 }
 
 function sideReport(plan: Plan, v: SideVerdict, flow: Flow, from: Endpoint, to: Endpoint): SideReport {
@@ -117,7 +134,13 @@ function sideReport(plan: Plan, v: SideVerdict, flow: Flow, from: Endpoint, to: 
     case 'not-local':
       return { verdict: v, rules: [], text: `${head}: enforced on its own node` };
     case 'not-isolated':
-      return { verdict: v, rules: [], text: `${head}: not isolated (no policy selects it for ${v.direction}) → allowed` };
+      return {
+        verdict: v,
+        rules: [],
+        text: v.audited
+          ? `${head}: not isolated (only audited policies select it for ${v.direction}: ${v.audited.join(', ')}) → allowed`
+          : `${head}: not isolated (no policy selects it for ${v.direction}) → allowed`,
+      };
     case 'self':
       return { verdict: v, rules: [], text: `${head}: a pod always reaches itself` };
     case 'same-ip':
@@ -232,15 +255,24 @@ export function verdictWord(allowed: boolean | null): string {
   return allowed === null ? 'DEPENDS ON IP' : allowed ? 'ALLOWED' : 'DENIED';
 }
 
+function sideLines(s: SideReport, indent: string): string[] {
+  const lines = [`${indent}${s.text}`];
+  if (s.verdict.outcome === 'denied' || s.verdict.outcome === 'depends') {
+    for (const r of s.rules) lines.push(`${indent}  - ${r.text}`);
+    if (s.nearest && s.rules.length > 1) lines.push(`${indent}  nearest miss: ${s.nearest.text}`);
+  }
+  return lines;
+}
+
 export function formatExplanation(x: Explanation): string {
   const lines: string[] = [];
-  lines.push(`${verdictWord(x.verdict.allowed)}  ${x.from.label} → ${x.to.label}  ${x.port}/${x.protocol}`);
-  for (const s of [x.egress, x.ingress]) {
-    lines.push(`  ${s.text}`);
-    if (s.verdict.outcome === 'denied' || s.verdict.outcome === 'depends') {
-      for (const r of s.rules) lines.push(`    - ${r.text}`);
-      if (s.nearest && s.rules.length > 1) lines.push(`    nearest miss: ${s.nearest.text}`);
-    }
+  lines.push(`${verdictWord(x.verdict.allowed)}${x.audit && x.audit.verdict.change !== 'none' ? `; ${x.audit.text}` : ''}  ${x.from.label} → ${x.to.label}  ${x.port}/${x.protocol}`);
+  for (const s of [x.egress, x.ingress]) lines.push(...sideLines(s, '  '));
+  if (x.audit) {
+    lines.push(`  audited policies, once enforced: ${verdictWord(x.audit.verdict.allowed)} (${x.audit.text})`);
+    // Only the sides the audited policies touch.
+    const audited = [...(x.egress.verdict.audited ?? []), ...(x.ingress.verdict.audited ?? [])];
+    for (const s of [x.audit.egress, x.audit.ingress]) if (s.verdict.policies.some((p) => audited.includes(p))) lines.push(...sideLines(s, '    '));
   }
   if (x.egress.verdict.outcome === 'same-ip') lines.splice(1, 2, `  ${x.egress.text}`);
   return lines.join('\n');

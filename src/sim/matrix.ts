@@ -13,7 +13,18 @@ import { evaluateFlow, flowBetween, type Verdict } from './evaluate.js';
  */
 export interface MatrixJson {
   pods: string[];
-  probes: { port: number; protocol: string; allowed: Record<string, Record<string, boolean | null>> }[];
+  probes: {
+    port: number;
+    protocol: string;
+    allowed: Record<string, Record<string, boolean | null>>;
+    /**
+     * Only with audited policies, only the cells they would change once enforced: `would-deny` (allowed
+     * now) or `would-allow` (denied now). `allowed` is always what is enforced now.
+     */
+    audit?: Record<string, Record<string, 'would-deny' | 'would-allow'>>;
+  }[];
+  /** Audited policies that select an endpoint of the matrix (absent when none). */
+  audited?: string[];
 }
 
 export interface DetailedMatrix {
@@ -53,17 +64,21 @@ export function matrixFromPlan(plan: Plan, ports: readonly ProbePort[], opts: Ma
   const json: MatrixJson = { pods: names, probes: [] };
   for (const port of ports) {
     const allowed: Record<string, Record<string, boolean | null>> = {};
+    const audit: Record<string, Record<string, 'would-deny' | 'would-allow'>> = {};
     for (const from of rows) {
       const row: Record<string, boolean | null> = {};
       for (const to of cols) {
         const v = verdictBetween(plan, from, to, port);
         // No common address family: they cannot talk.
         row[to.key] = v === undefined ? false : v.allowed;
+        if (v?.audit && v.audit.change !== 'none') (audit[from.key] ??= {})[to.key] = v.audit.change;
       }
       allowed[from.key] = row;
     }
-    json.probes.push({ port: port.port, protocol: port.protocol, allowed });
+    json.probes.push({ port: port.port, protocol: port.protocol, allowed, ...(Object.keys(audit).length > 0 ? { audit } : {}) });
   }
+  const audited = [...new Set([...rows, ...cols].flatMap((p) => [...(p.ingressAudit ?? []), ...(p.egressAudit ?? [])]))].sort();
+  if (audited.length > 0) json.audited = audited;
   const byKey = new Map(plan.pods.map((p) => [p.key, p]));
   return {
     json,

@@ -12,6 +12,8 @@ import { clusterNodeViews, clusterPaths, combinedVerdict, packetPaths } from '..
 import { ipInBlock } from '../../src/net/ip.js';
 import { interpret } from '../../src/iptables/interpret.js';
 import type { IptTable, Ipset } from '../../src/iptables/model.js';
+import { decodePrefix } from '../../src/dataplane/nflog.js';
+import { podChainName } from '../../src/dataplane/names.js';
 
 const NS = ['x', 'y', 'z'];
 const V = ['a', 'b', 'c'];
@@ -52,7 +54,11 @@ const port = fc.oneof(
   fc.record({ protocol: fc.constantFrom('TCP' as const, 'UDP' as const) }),
 );
 const rule = fc.record({ peers: fc.array(peer, { maxLength: 2 }), ports: fc.array(port, { maxLength: 2 }) });
-const policy = (i: number) => networkPolicyArb(i, NS, selector as unknown as fc.Arbitrary<LabelSelector>, rule as unknown as fc.Arbitrary<PolicyRule>);
+// Some policies audited (podwall.io/enforcement), some namespaces audited as a whole.
+const enforcement = fc.constantFrom(undefined, undefined, 'audit' as const, 'enforce' as const);
+const policy = (i: number) =>
+  fc.tuple(networkPolicyArb(i, NS, selector as unknown as fc.Arbitrary<LabelSelector>, rule as unknown as fc.Arbitrary<PolicyRule>), enforcement).map(([p, e]) => (e === undefined ? p : { ...p, enforcement: e }));
+const namespaceEnforcement = fc.tuple(...NS.map(() => fc.constantFrom(undefined, undefined, 'audit' as const)));
 const pods: fc.Arbitrary<Pod[]> = fc.array(fc.tuple(fc.constantFrom(...NS), labels, fc.integer({ min: 0, max: 1 }), fc.constantFrom('http-tcp', 'http-udp', 'dns', 'none')), { minLength: 2, maxLength: 6 }).map((list) =>
   list.map(([ns, l, node, named], i) => ({
     kind: 'Pod' as const,
@@ -80,12 +86,23 @@ function nodeTable(d: Desired): { table: IptTable; sets: Map<string, Ipset> } {
   return { table: { name: 'filter', chains: [...builtin, ...d.chains] }, sets: new Map(d.sets.map((s) => [s.name, s])) };
 }
 
-test('interpreter on rendered rules == simulator on the Plan (1000 clusters)', (t) => {
+/** Sides the kernel logged as `kind` across the hops (from the NFLOG prefixes). */
+function loggedSides(logs: { prefix: string }[], kind: 'deny' | 'audit'): Set<string> {
+  const out = new Set<string>();
+  for (const l of logs) {
+    const tag = decodePrefix(l.prefix);
+    if (tag?.kind === kind) out.add(`${tag.direction}/${tag.ref}`);
+  }
+  return out;
+}
+
+test('interpreter on rendered rules == simulator on the Plan, audited policies included (1000 clusters)', (t) => {
   let packets = 0;
+  let wouldDeny = 0;
   fc.assert(
-    fc.property(pods, policies, fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom('tcp' as const, 'udp' as const), fc.constantFrom(80, 81)), { minLength: 4, maxLength: 10 }), (ps, nps, samples) => {
+    fc.property(pods, policies, namespaceEnforcement, fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom('tcp' as const, 'udp' as const), fc.constantFrom(80, 81)), { minLength: 4, maxLength: 10 }), (ps, nps, nsEnf, samples) => {
       const store = new ClusterStore();
-      for (const ns of NS) store.upsert({ kind: 'Namespace', name: ns, labels: { ns, 'kubernetes.io/metadata.name': ns } });
+      NS.forEach((ns, i) => store.upsert({ kind: 'Namespace', name: ns, labels: { ns, 'kubernetes.io/metadata.name': ns }, ...(nsEnf[i] ? { enforcement: nsEnf[i] } : {}) }));
       for (const n of NODES) store.upsert({ kind: 'Node', name: n.name, labels: {}, podCIDRs: [n.cidr], addresses: [n.addr] });
       ps.forEach((p) => store.upsert(p));
       nps.forEach((p) => store.upsert(p));
@@ -102,17 +119,37 @@ test('interpreter on rendered rules == simulator on the Plan (1000 clusters)', (
         const src = endpoints[a % endpoints.length]!;
         const dst = endpoints[b % endpoints.length]!;
         if (src === dst || (!whole.podByIP.has(src) && !whole.podByIP.has(dst))) continue;
-        const sim = evaluate(whole, { src, dst, protocol: proto.toUpperCase() as 'TCP', port: portNo }).allowed;
+        const v = evaluate(whole, { src, dst, protocol: proto.toUpperCase() as 'TCP', port: portNo });
+        const sim = v.allowed;
         const hops = clusterPaths(views, src, dst, proto, portNo);
-        const verdicts = hops.map((h) => {
+        const traces = hops.map((h) => {
           const nt = tables.get(h.node)!;
           const addrs = NODES.find((n) => n.name === h.node)!;
-          return interpret(nt.table, nt.sets, h.packet, { localAddresses: [addrs.addr] }).verdict;
+          return interpret(nt.table, nt.sets, h.packet, { localAddresses: [addrs.addr] });
         });
-        const kernel = combinedVerdict(verdicts) === 'ACCEPT';
+        const kernel = combinedVerdict(traces.map((tr) => tr.verdict)) === 'ACCEPT';
         packets++;
         if (kernel !== sim) {
           t.log(`mismatch ${src} -> ${dst} ${portNo}/${proto}: interpreter ${kernel}, simulator ${sim}; hops ${hops.map((h) => `${h.node}:${h.kind}`).join(', ')}`);
+          return false;
+        }
+        // Which sides the simulator says denied now / would deny once the audited policies are enforced.
+        const ref = (key: string | undefined) => (key ? podChainName(...(key.split('/') as [string, string])).slice('KUBE-POD-FW-'.length) : '?');
+        const sides = (['egress', 'ingress'] as const).map((d) => ({ d, side: v[d], then: v.audit?.[d] }));
+        const denied = new Set(sides.filter((x) => x.side.outcome === 'denied').map((x) => `${x.d}/${ref(x.side.pod)}`));
+        const audit = new Set(sides.filter((x) => x.side.outcome !== 'denied' && x.then?.outcome === 'denied').map((x) => `${x.d}/${ref(x.side.pod)}`));
+        const logs = traces.flatMap((tr) => tr.logged);
+        const loggedDeny = loggedSides(logs, 'deny');
+        const loggedAudit = loggedSides(logs, 'audit');
+        // A REJECT is logged as a denial of a side the simulator denies (each node's hop is interpreted
+        // on its own, so across nodes both sides may log); an ACCEPT logs no denial.
+        const denyOk = kernel ? loggedDeny.size === 0 : loggedDeny.size > 0 && [...loggedDeny].every((x) => denied.has(x));
+        // Every chain an accepted packet passed logged exactly the simulator's would-deny sides; a
+        // rejected packet may stop before the other side's chain.
+        const auditOk = kernel ? [...loggedAudit].sort().join() === [...audit].sort().join() : [...loggedAudit].every((x) => audit.has(x));
+        if (audit.size > 0) wouldDeny++;
+        if (!denyOk || !auditOk) {
+          t.log(`log mismatch ${src} -> ${dst} ${portNo}/${proto} (${kernel ? 'accepted' : 'rejected'}): logged deny [${[...loggedDeny]}] audit [${[...loggedAudit]}]; simulator denied [${[...denied]}] would deny [${[...audit]}]`);
           return false;
         }
       }
@@ -120,8 +157,9 @@ test('interpreter on rendered rules == simulator on the Plan (1000 clusters)', (
     }),
     { numRuns: 1000, seed: 20261123 },
   );
-  t.log(`${packets} packets compared`);
+  t.log(`${packets} packets compared, ${wouldDeny} logged as "would deny"`);
   t.true(packets > 2000);
+  t.true(wouldDeny > 100, 'audited policies were exercised');
 });
 
 // ---------------------------------------------------------------------------------------------

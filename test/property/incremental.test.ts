@@ -24,7 +24,9 @@ const policyArb = fc.record({
   policyTypes: fc.subarray(['ingress', 'egress'] as ('ingress' | 'egress')[], { minLength: 1 }),
   ingress: fc.array(fc.record({ peers, ports }), { maxLength: 2 }),
   egress: fc.array(fc.record({ peers, ports }), { maxLength: 2 }),
-}) as unknown as fc.Arbitrary<NetworkPolicy>;
+  // Audited (staged) or explicitly enforced; absent follows the namespace.
+  enforcement: fc.constantFrom(undefined, undefined, 'audit' as const, 'enforce' as const),
+}).map(({ enforcement, ...p }) => (enforcement === undefined ? p : { ...p, enforcement })) as unknown as fc.Arbitrary<NetworkPolicy>;
 const podArb = fc.record({
   kind: fc.constant('Pod' as const),
   namespace: fc.constantFrom(...NS),
@@ -40,7 +42,9 @@ type Op = { upsert: ClusterObject } | { remove: ['Pod' | 'NetworkPolicy' | 'Name
 const op: fc.Arbitrary<Op> = fc.oneof(
   podArb.map((p) => ({ upsert: p })),
   policyArb.map((p) => ({ upsert: p })),
-  fc.tuple(fc.constantFrom(...NS), labels).map(([name, l]) => ({ upsert: { kind: 'Namespace' as const, name, labels: { ...l, 'kubernetes.io/metadata.name': name } } })),
+  fc.tuple(fc.constantFrom(...NS), labels, fc.constantFrom(undefined, 'audit' as const, 'enforce' as const)).map(([name, l, e]) => ({
+    upsert: { kind: 'Namespace' as const, name, labels: { ...l, 'kubernetes.io/metadata.name': name }, ...(e ? { enforcement: e } : {}) },
+  })),
   fc.tuple(fc.constantFrom(...NS), fc.constantFrom('a', 'b', 'c', 'd')).map(([ns, n]) => ({ remove: ['Pod' as const, `${ns}/${n}`] as ['Pod', string] })),
   fc.tuple(fc.constantFrom(...NS), fc.constantFrom('p1', 'p2', 'p3')).map(([ns, n]) => ({ remove: ['NetworkPolicy' as const, `${ns}/${n}`] as ['NetworkPolicy', string] })),
   fc.constantFrom(...NS).map((n) => ({ remove: ['Namespace' as const, n] as ['Namespace', string] })),
