@@ -41,6 +41,8 @@ export interface AgentStatus {
   appliedAt?: string;
   synced: boolean;
   lastError?: string;
+  /** What the kernel refused and podwall left out (its pods fail closed). */
+  refused?: string[];
   manifestsDigest?: string;
   syncs: number;
 }
@@ -76,6 +78,7 @@ export class Agent<D> {
     };
     if (r?.appliedAt) s.appliedAt = new Date(r.appliedAt).toISOString();
     if (r?.lastError) s.lastError = r.lastError;
+    if (r?.refused) s.refused = r.refused;
     if (this.appliedDigest) s.manifestsDigest = this.appliedDigest;
     return s;
   }
@@ -112,7 +115,7 @@ export class Agent<D> {
           if (!st.synced) return { ok: false, reason: 'waiting for the cluster state to sync' };
           const age = Date.now() - (this.reconciler!.status.appliedAt || 0);
           if (st.lastError && age > cfg.syncPeriodMs) return { ok: false, reason: `last successful sync ${Math.round(age / 1000)}s ago: ${st.lastError}` };
-          return { ok: true, reason: `applied version ${st.appliedVersion}` };
+          return { ok: true, reason: `applied version ${st.appliedVersion}${st.refused ? `; the kernel refused ${st.refused.length} object(s), left out closed (see /status)` : ''}` };
         },
         ready: () => (this.reconciler!.status.appliedVersion >= 0 ? { ok: true, reason: 'first sync applied' } : { ok: false, reason: 'first sync not applied yet' }),
         status: () => this.status(),

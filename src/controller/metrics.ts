@@ -23,6 +23,7 @@ export class Metrics {
   readonly appliedGeneration: Gauge;
   readonly buildInfo: Gauge<'version' | 'node' | 'backend'>;
   readonly rejectedPolicies: Gauge;
+  readonly kernelRefusals: Gauge<'kind'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -49,6 +50,7 @@ export class Metrics {
     this.appliedGeneration = new Gauge({ name: 'podwall_applied_generation', help: 'Store generation last applied to the kernel', registers: r });
     this.buildInfo = new Gauge({ name: 'podwall_build_info', help: 'Build information', labelNames: ['version', 'node', 'backend'], registers: r });
     this.rejectedPolicies = new Gauge({ name: 'podwall_rejected_policy_chains', help: 'Policy chains the kernel rejected (their pods stay fail-closed)', registers: r });
+    this.kernelRefusals = new Gauge({ name: 'podwall_kernel_refusals', help: 'Objects the kernel refused and podwall left out (never widening), by kind: policy-chain, pod-chain, set, member', labelNames: ['kind'], registers: r });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'podwall_' });
   }
 }

@@ -20,8 +20,10 @@ export interface ApplyOutcome {
   iptablesLines: number;
   chains: number;
   sets: number;
-  /** Policy chains the kernel rejected (their pods stay fail-closed). */
+  /** What the kernel refused and was left out, one line each (their pods stay fail-closed). */
   rejected?: string[];
+  /** The same, by kind (`policy-chain`, `pod-chain`, `set`, `member`), for the metrics. */
+  refusals?: { kind: string }[];
   timings?: Partial<Record<'ipset' | 'iptablesV4' | 'iptablesV6' | 'saveV4' | 'saveV6', number>>;
 }
 
@@ -47,6 +49,8 @@ export interface ReconcileStatus {
   appliedVersion: number;
   appliedAt: number;
   lastError?: string;
+  /** What the kernel refused at the last apply (left out; never wider), one line each. */
+  refused?: string[];
   syncs: number;
 }
 
@@ -147,7 +151,10 @@ export class Reconciler<D> {
       metrics.linesWritten.inc({ target: 'iptables' }, out.iptablesLines);
       metrics.policyChains.set(out.chains);
       metrics.policyIpsets.set(out.sets);
-      metrics.rejectedPolicies.set(out.rejected?.length ?? 0);
+      const kinds = new Map<string, number>();
+      for (const r of out.refusals ?? []) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
+      metrics.rejectedPolicies.set(kinds.get('policy-chain') ?? 0);
+      for (const kind of ['policy-chain', 'pod-chain', 'set', 'member']) metrics.kernelRefusals.set({ kind }, kinds.get(kind) ?? 0);
       const t = out.timings ?? {};
       if (t.ipset !== undefined) metrics.ipsetRestoreTime.ipv4.observe(t.ipset / 1000);
       if (t.iptablesV4 !== undefined) metrics.restoreTime.ipv4.observe(t.iptablesV4 / 1000);
@@ -158,7 +165,10 @@ export class Reconciler<D> {
         metrics.driftRepairs.inc(out.drift);
         logger.warn({ drift: out.drift }, 'resync repaired drift: chains or sets had been changed outside podwall');
       }
-      if (out.rejected?.length) logger.error({ rejected: out.rejected }, 'the kernel rejected some policy chains; their pods stay fail-closed');
+      if (out.rejected?.length) {
+        this.status.refused = out.rejected;
+        logger.error({ rejected: out.rejected }, 'the kernel refused some objects; they are left out and their pods stay fail-closed');
+      } else delete this.status.refused;
       const now = performance.now();
       const done = this.changes.filter((c) => c.version <= version);
       this.changes = this.changes.filter((c) => c.version > version);

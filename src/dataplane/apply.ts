@@ -15,9 +15,9 @@
 //
 // A restore the kernel rejects leaves that transaction's previous state in place (iptables-restore
 // is atomic per payload; ipset restore stops at the failing line, so the sets are read back). When
-// the failing line belongs to a policy chain (or to a set only policy chains use), that policy is
-// left out and the apply retried: the pods it selects keep their chain without its allowances, so
-// they stay closed, and the other policies are programmed. Anything else throws DataplaneError.
+// the refusal can be contained to one object (containment.ts: a set member, a set, a policy chain,
+// a pod chain), that object is left out — never widening — and the apply retried, so the rest of the
+// node is programmed. Anything else throws DataplaneError.
 import type { Family } from '../cluster/model.js';
 import type { Ipset, IptChain, IptRule } from '../iptables/model.js';
 import { writeIpsetRestore, writeRestore, type IpsetOp } from '../iptables/write.js';
@@ -40,6 +40,7 @@ import {
 } from './diff.js';
 import { ExecError, failingLine, makeRunner, type Runner } from './exec.js';
 import { DST_SET_PREFIX, SRC_SET_PREFIX, isPolicyChain, isSharedSet } from './names.js';
+import { describeRefusal, Refusals, type Refusal } from './containment.js';
 import { referencedSets, type Desired } from './render.js';
 
 export interface DataplaneLogger {
@@ -79,8 +80,9 @@ export interface ApplyReport {
   setsUpdated: number;
   setsDeleted: number;
   jumpsInserted: number;
-  /** Policy chains the kernel rejected and that were left out (`policy ns/name direction: error`). */
+  /** What the kernel refused and was left out, one line each (containment.ts). */
   rejected?: string[];
+  refusals?: Refusal[];
   /** Stale sets that could not be destroyed (still used by something else). */
   keptSets?: string[];
   /** Milliseconds. */
@@ -109,6 +111,8 @@ class RestoreFailure extends Error {
     readonly object: string | undefined,
     readonly error: DataplaneError,
     readonly family?: Family,
+    /** ipset: the op on the failing line. */
+    readonly op?: IpsetOp,
   ) {
     super(error.message);
   }
@@ -151,8 +155,8 @@ export class Dataplane {
   private sets: SetState = new Map();
   private initialized = false;
   private lastDesired: Desired[] | undefined;
-  /** Policy chain → rules (JSON) the kernel rejected: left out while the render stays the same. */
-  private readonly badChains = new Map<string, { rules: string; error: string }>();
+  /** What the kernel refused: left out while it stays the same (containment.ts). */
+  private readonly refusals = new Refusals();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: DataplaneOptions) {
@@ -196,6 +200,8 @@ export class Dataplane {
       this.fam = live.fam;
       this.sets = live.sets;
       this.initialized = true;
+      // Every refused object gets one fresh try per resync: a transient refusal does not outlive it.
+      this.refusals.retryAll();
       if (!want) return { ...emptyReport(), timings: live.timings, drift };
       const rep = await this.applyLocked(want, true, live.timings);
       return { ...rep, drift };
@@ -280,59 +286,32 @@ export class Dataplane {
     if (new Set(desired.map((d) => d.family)).size !== desired.length) throw new DataplaneError('two desired states for the same family');
     this.lastDesired = desired;
 
-    // Keys `family/chain` of policy chains left out. First those whose identical render the kernel already rejected.
-    const bad = new Set<string>();
-    const rejected = new Map<string, string>();
-    for (const d of desired) {
-      for (const c of d.chains) {
-        const key = `${d.family}/${c.name}`;
-        const known = this.badChains.get(key);
-        if (known && known.rules === JSON.stringify(c.rules)) {
-          bad.add(key);
-          rejected.set(key, `${d.family} ${d.origins[c.name] ?? c.name} (${c.name}): ${known.error}`);
-        } else if (known) this.badChains.delete(key);
-      }
+    for (const r of this.refusals.prune(desired)) {
+      this.log.info({ kind: r.kind, family: r.family, object: r.object, member: r.member, origin: r.origin }, 'a refused object changed or went away; trying it again');
     }
-    const maxAttempts = 2 + desired.reduce((n, d) => n + d.chains.filter((c) => isPolicyChain(c.name)).length, 0);
+    const chainCount = desired.reduce((n, d) => n + d.chains.length, 0);
+    const maxAttempts = 16 + chainCount;
     for (let attempt = 0; ; attempt++) {
-      const effective = desired.map((d) => withoutChains(d, new Set([...bad].filter((k) => k.startsWith(`${d.family}/`)).map((k) => k.slice(d.family.length + 1)))));
+      const effective = desired.map((d) => this.refusals.applyTo(d));
       try {
         const rep = await this.applyOnce(effective, checkPosition, timings);
-        if (rejected.size) rep.rejected = [...rejected.values()];
+        const refusals = this.refusals.list();
+        if (refusals.length) {
+          rep.refusals = refusals;
+          rep.rejected = refusals.map(describeRefusal);
+        }
         rep.chains = effective.reduce((n, d) => n + d.chains.filter((c) => isPolicyChain(c.name)).length, 0);
         rep.sets = new Set(effective.flatMap((d) => d.sets.map((s) => s.name)).filter(isPeerSet)).size;
         return rep;
       } catch (e) {
         if (!(e instanceof RestoreFailure)) throw e;
-        const culprits = this.culpritPolicyChains(e, effective);
-        if (!culprits || attempt >= maxAttempts) throw e.error;
-        for (const c of culprits) {
-          const key = `${c.family}/${c.name}`;
-          bad.add(key);
-          const msg = e.error.message;
-          rejected.set(key, `${c.family} ${c.origin} (${c.name}): ${msg}`);
-          this.badChains.set(key, { rules: JSON.stringify(c.rules), error: msg });
-          this.log.error({ family: c.family, chain: c.name, origin: c.origin, err: msg }, 'the kernel rejected a policy chain; it is left out and the pods it selects stay closed');
+        const got = attempt < maxAttempts ? this.refusals.record({ kind: e.kind, message: e.error.message, ...(e.object !== undefined ? { object: e.object } : {}), ...(e.family ? { family: e.family } : {}), ...(e.op ? { op: e.op } : {}) }, effective, desired) : undefined;
+        if (!got) throw e.error;
+        for (const r of got) {
+          this.log.error({ kind: r.kind, family: r.family, object: r.object, member: r.member, origin: r.origin, err: r.error }, `the kernel refused a ${r.kind.replace('-', ' ')}; it is left out and the rest of the node is programmed (nothing is widened)`);
         }
       }
     }
-  }
-
-  /** The policy chains to leave out for a failure, or undefined when it is not (only) theirs. */
-  private culpritPolicyChains(f: RestoreFailure, effective: Desired[]): { family: Family; name: string; origin: string; rules: IptChain['rules'] }[] | undefined {
-    if (f.object === undefined) return undefined;
-    const scope = f.family ? effective.filter((d) => d.family === f.family) : effective;
-    const all = scope.flatMap((d) => d.chains.map((c) => ({ c, d })));
-    const pick = (xs: { c: IptChain; d: Desired }[]) => xs.map(({ c, d }) => ({ family: d.family, name: c.name, origin: d.origins[c.name] ?? c.name, rules: c.rules }));
-    if (f.kind === 'iptables') {
-      if (!isPolicyChain(f.object)) return undefined;
-      const hit = all.filter(({ c }) => c.name === f.object);
-      return hit.length ? pick(hit) : undefined;
-    }
-    // A set: every chain using it must be a policy chain.
-    const users = all.filter(({ c }) => referencedSets(c).includes(f.object!));
-    if (users.length === 0 || users.some(({ c }) => !isPolicyChain(c.name))) return undefined;
-    return pick(users);
   }
 
   private async applyOnce(desired: Desired[], checkPosition: boolean, timings: ApplyReport['timings']): Promise<ApplyReport> {
@@ -387,12 +366,8 @@ export class Dataplane {
     // 3. pods whose chains are now in place count as programmed
     const t2 = now();
     if (ipPlan.late.length) {
-      try {
-        rep.ipsetLines += await this.restoreIpset(ipPlan.late);
-      } catch (e) {
-        // Not a policy problem: surface it as is (those pods stay fail-closed).
-        throw e instanceof RestoreFailure ? e.error : e;
-      }
+      // A refused member here is a pod left unprogrammed: contained by the caller (the pod stays fail-closed).
+      rep.ipsetLines += await this.restoreIpset(ipPlan.late);
       for (const n of lateSets) this.sets.set(n, allSets.find((s) => s.name === n)!);
     }
     // 4. stale sets
@@ -435,6 +410,7 @@ export class Dataplane {
         const line = failingLine(r.stderr);
         const text = line !== undefined ? payload.split('\n')[line - 1] : undefined;
         const owner = line !== undefined ? owners[line - 1] : undefined;
+        const op = line !== undefined ? ops[line - 1] : undefined;
         // ipset restore is not atomic: read back what it did.
         try {
           const back = await this.run(tools.ipset, ['save']);
@@ -449,7 +425,7 @@ export class Dataplane {
           ...(text !== undefined ? { lineText: text } : {}),
           ...(owner !== undefined ? { object: owner } : {}),
         });
-        throw new RestoreFailure('ipset', owner, err);
+        throw new RestoreFailure('ipset', owner, err, undefined, op);
       }
       lines += ops.length;
     }
