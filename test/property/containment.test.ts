@@ -105,8 +105,10 @@ test(`containment never accepts a packet the full render rejects (150 refusal se
 test('what can be contained: members (not nomatch), sets only policy chains or a top-level RETURN use, policy and pod chains; not the rest', (t) => {
   const rec = (f: AttributedFailure) => new Refusals().record(f, [D], [D])?.map((x) => x.kind);
   const programmed = SETS.find((s) => s.name === PROGRAMMED_SET)!;
-  // 10.244.1.5 is also a peer of shop/db: left out of every hash:ip set holding it at once.
-  t.deepEqual(rec({ kind: 'ipset', object: PROGRAMMED_SET, op: { op: 'add', name: PROGRAMMED_SET, entry: programmed.members[0]!.entry }, message: 'x' }), ['member', 'member']);
+  // 10.244.1.5 is also isolated and a peer of shop/db: left out of every hash:ip set holding it at once.
+  const holding = SETS.filter((s) => s.type === 'hash:ip' && s.members.some((m) => m.entry === programmed.members[0]!.entry)).length;
+  t.true(holding >= 2);
+  t.deepEqual(rec({ kind: 'ipset', object: PROGRAMMED_SET, op: { op: 'add', name: PROGRAMMED_SET, entry: programmed.members[0]!.entry }, message: 'x' }), Array(holding).fill('member'));
   t.is(rec({ kind: 'ipset', object: PROGRAMMED_SET, op: { op: 'create', name: PROGRAMMED_SET, type: 'hash:ip', family: 'inet' }, message: 'x' }), undefined, 'the fail-closed REJECTs need it');
   const nomatchSet = SETS.find((s) => s.members.some((m) => m.nomatch))!;
   const nm = nomatchSet.members.find((m) => m.nomatch)!;
