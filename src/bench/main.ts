@@ -2,9 +2,13 @@
 // Inside network namespaces it creates (never the host's tables): podwall's cold start (compile,
 // render, diff, kernel apply), its per-event convergence for every event kind, the kernel floor of
 // its own payloads, and the same cluster in kube-router's full-sync layout, side by side.
+// `npm run bench -- --datapath [--pods 10,250,1000] [--seconds N] [--repeat N]`:
+// the per-packet cost instead, with real packets (datapath.ts).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { cleanupSync as cleanupDatapath, datapathTable, runDatapath } from './datapath.js';
 import { EVENT_KINDS, PROFILES, applyChanges, generateCluster, loadIntoStore, makeEvents, type EventKind, type ProfileName } from './generator.js';
 import { IncrementalCompiler } from '../policy/incremental.js';
 import { render, type Desired, type RenderOptions } from '../dataplane/render.js';
@@ -22,30 +26,40 @@ interface Args {
   seed: number;
   kubeRouterEvents: number;
   dualStack: boolean;
+  datapath: boolean;
+  pods: number[];
+  seconds: number;
+  repeat: number;
 }
 
+const wholeNumber = (flag: string, min = 0) => (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min) throw new InvalidArgumentError(`${flag} must be a whole number${min > 0 ? ` ≥ ${min}` : ''}`);
+  return n;
+};
+
 function parseArgs(argv: string[]): Args {
-  const a: Args = { profile: 'S', json: false, events: 200, seed: 1, kubeRouterEvents: 5, dualStack: false };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${k} needs a value`);
-      return x;
-    };
-    if (k === '--profile') {
-      const p = v().toUpperCase();
-      if (!(p in PROFILES)) throw new Error(`--profile ${p}: expected S, M, L or XL`);
-      a.profile = p as ProfileName;
-    } else if (k === '--json') a.json = true;
-    else if (k === '--dual-stack') a.dualStack = true;
-    else if (k === '--events') a.events = Number(v());
-    else if (k === '--seed') a.seed = Number(v());
-    else if (k === '--kube-router-events') a.kubeRouterEvents = Number(v());
-    else throw new Error(`unknown argument ${JSON.stringify(k)} (--profile S|M|L|XL, --json, --events N, --seed N, --kube-router-events N, --dual-stack)`);
-  }
-  for (const n of ['events', 'seed', 'kubeRouterEvents'] as const) if (!Number.isInteger(a[n]) || a[n] < 0) throw new Error(`--${n} must be a non-negative integer`);
-  return a;
+  const program = new Command('bench')
+    .description('podwall benchmark, inside network namespaces it creates (root)')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) })
+    .option('--profile <S|M|L|XL>', 'cluster size', (v: string) => {
+      const p = v.toUpperCase();
+      if (!(p in PROFILES)) throw new InvalidArgumentError('expected S, M, L or XL');
+      return p;
+    }, 'S')
+    .option('--json', 'print JSON', false)
+    .option('--events <n>', 'events per kind', wholeNumber('--events'), 200)
+    .option('--seed <n>', 'generator seed', wholeNumber('--seed'), 1)
+    .option('--kube-router-events <n>', "events run in kube-router's layout", wholeNumber('--kube-router-events'), 5)
+    .option('--dual-stack', 'IPv4 and IPv6', false)
+    .option('--datapath', 'measure per-packet cost with real packets instead (new TCP connections/s, established UDP datagrams/s)', false)
+    .option('--pods <list>', 'with --datapath: local pod counts, comma separated', (v: string) => v.split(',').map((x) => wholeNumber('--pods', 2)(x.trim())), [10, 250, 1000])
+    .option('--seconds <n>', 'with --datapath: seconds per load run', wholeNumber('--seconds', 1), 2)
+    .option('--repeat <n>', 'with --datapath: rounds of every layout', wholeNumber('--repeat', 1), 3);
+  program.parse(argv, { from: 'user' });
+  const o = program.opts<Omit<Args, 'profile'> & { profile: string }>();
+  return { ...o, profile: o.profile as ProfileName };
 }
 
 const created: string[] = [];
@@ -247,7 +261,8 @@ async function main(): Promise<number> {
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return 0;
+    process.stderr.write(`bench: ${(e as Error).message.replace(/^error: /, '')}\n`);
     return 2;
   }
   // The benchmark stands in for the agent: the same heap setting as `podwall run`.
@@ -259,8 +274,14 @@ async function main(): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.on(sig, () => {
       cleanup();
+      cleanupDatapath();
       process.exit(130);
     });
+  if (args.datapath) {
+    const r = await runDatapath({ pods: args.pods, seconds: args.seconds, repeat: args.repeat, progress: (s) => process.stderr.write(`bench: ${s}\n`) });
+    process.stdout.write(args.json ? `${JSON.stringify(r, null, 2)}\n` : `${datapathTable(r)}\n`);
+    return 0;
+  }
   try {
     const r = await run(args);
     process.stdout.write(args.json ? `${JSON.stringify(r, null, 2)}\n` : `${table(r)}\n`);

@@ -1,0 +1,360 @@
+// `npm run bench -- --datapath`: the per-packet cost of the filter table, measured with real packets.
+//
+// One node made of network namespaces (datapath-node.ts: a bridge, a client pod and a server pod;
+// nothing outside the namespaces it creates). For each N in --pods, a cluster of N isolated local
+// pods (the client, the server and N-2 pods that exist only as IPs in the rules) is programmed three
+// ways in the node namespace, each on an emptied filter table:
+//   none         no rules at all
+//   podwall      podwall's render, applied by its dataplane (dispatch trees, podwall-isolated)
+//   kube-router  kube-router's layout of the same cluster (kube-router-layout.ts: seven jumps per pod)
+// The measured pair has the highest pod IPs and sorts last by name, so it sits where the scan is
+// longest in both layouts (the last rule of each tree level; the last pod jumps of kube-router's
+// list). Per layout it measures new TCP connections/s (connect + reset loops) and the datagrams/s of
+// one established UDP flow, with the small load generators of datapath-load.ts, each run bounded in
+// time. The layouts are interleaved (none, podwall, kube-router, none, ...) --repeat times and the
+// medians compared, so the noise of a shared machine hits them alike. After each TCP run the packet
+// counter of the server's pod chain shows that the connections did go through it.
+import { execFileSync, spawn } from 'node:child_process';
+import pino from 'pino';
+import { ClusterStore } from '../cluster/store.js';
+import type { LabelSelector, NetworkPolicy, Pod } from '../cluster/model.js';
+import { compile } from '../policy/compile.js';
+import { render } from '../dataplane/render.js';
+import { Dataplane } from '../dataplane/apply.js';
+import { podChainName } from '../dataplane/names.js';
+import { formatIP } from '../net/ip.js';
+import { parseIptablesSave } from '../iptables/parse.js';
+import { run } from '../lab/netns.js';
+import { NodeNetns, NodeNetnsError } from './datapath-node.js';
+import { applyKubeRouterSync, krPodChain, kubeRouterFullSync, syncVersion } from './kube-router-layout.js';
+import { percentile } from './stats.js';
+import { loadArgv } from './datapath-load.js';
+
+
+export type Layout = 'none' | 'podwall' | 'kube-router';
+export const LAYOUTS: readonly Layout[] = ['none', 'podwall', 'kube-router'];
+
+export interface DatapathOptions {
+  /** Local pod counts to measure (each ≥ 2, ≤ 1,000). */
+  pods: number[];
+  /** Seconds per load run. */
+  seconds: number;
+  /** Rounds of all layouts per pod count. */
+  repeat: number;
+  progress?: (line: string) => void;
+}
+
+export interface LayoutFigures {
+  layout: Layout;
+  /** New TCP connections per second, one value per round. */
+  tcp: number[];
+  /** Established UDP datagrams received per second, one value per round. */
+  udp: number[];
+  tcpMedian: number;
+  udpMedian: number;
+  /** Median ÷ the same round set's median without rules. */
+  tcpRatio: number;
+  udpRatio: number;
+  /** Rules in KUBE-ROUTER-FORWARD and chains in the filter table. */
+  forwardRules: number;
+  chains: number;
+  /** Share of the TCP connections whose first packet went through the server's pod chain (counter check). */
+  throughPodChain?: number;
+}
+
+export interface DatapathPoint {
+  pods: number;
+  layouts: LayoutFigures[];
+}
+
+export interface DatapathResult {
+  machine: string;
+  seconds: number;
+  repeat: number;
+  points: DatapathPoint[];
+  targets: {
+    atPods: number;
+    tcpRatio: number | null;
+    tcpRatioTarget: number;
+    udpRatio: number | null;
+    udpRatioTarget: number;
+    /** podwall at the largest N ÷ podwall at the smallest (1 = flat). */
+    tcpFlatness: number | null;
+    udpFlatness: number | null;
+    flatnessTarget: number;
+  };
+}
+
+const NODE = 'bench-node';
+const NS = 'bench';
+const POD_CIDR = '10.244.0.0/22';
+const TCP_PORT = 8080;
+const UDP_PORT = 9090;
+/** The pair: the two highest addresses of the /22 that pods use (the gateway is 10.244.0.1). */
+const CLIENT_IP = '10.244.3.250';
+const SERVER_IP = '10.244.3.251';
+export const MAX_PODS = 1000;
+
+/** Children still running (killed on SIGINT by cleanupSync). */
+const children = new Set<number>();
+let liveNode: NodeNetns | undefined;
+
+/** Kills the load generators and deletes the namespaces; safe to call from a signal handler. */
+export function cleanupSync(): void {
+  for (const pid of children) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  if (liveNode) {
+    for (const ns of liveNode.namespaces()) {
+      try {
+        execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+/** The benchmark's cluster: N isolated pods in one namespace, the pair allowed to talk on two ports. */
+export function datapathCluster(n: number): ClusterStore {
+  if (!Number.isInteger(n) || n < 2 || n > MAX_PODS) throw new Error(`pod count ${n}: expected 2 to ${MAX_PODS}`);
+  const store = new ClusterStore();
+  store.upsert({ kind: 'Node', name: NODE, labels: {}, podCIDRs: [POD_CIDR], addresses: ['172.18.0.2'] });
+  store.upsert({ kind: 'Namespace', name: NS, labels: { 'kubernetes.io/metadata.name': NS } });
+  const pod = (name: string, ip: string, app: string): Pod => ({ kind: 'Pod', namespace: NS, name, labels: { app }, hostNetwork: false, phase: 'Running', nodeName: NODE, ips: [ip], ports: [] });
+  for (let i = 0; i < n - 2; i++) store.upsert(pod(`p${String(i).padStart(4, '0')}`, formatIP('ipv4', 0x0af40002n + BigInt(i)), `app${i % 10}`));
+  // "zz-" sorts last: the pair's jumps end kube-router's list.
+  store.upsert(pod('zz-client', CLIENT_IP, 'client'));
+  store.upsert(pod('zz-server', SERVER_IP, 'server'));
+  const sel = (app?: string): LabelSelector => ({ matchLabels: app ? { app } : {}, matchExpressions: [] });
+  const ports = [
+    { protocol: 'TCP' as const, port: TCP_PORT },
+    { protocol: 'UDP' as const, port: UDP_PORT },
+  ];
+  const policy = (name: string, app: string | undefined, ingress: NetworkPolicy['ingress'] | undefined, egress: NetworkPolicy['egress'] | undefined): NetworkPolicy => ({
+    kind: 'NetworkPolicy',
+    namespace: NS,
+    name,
+    podSelector: sel(app),
+    policyTypes: [...(ingress ? (['ingress'] as const) : []), ...(egress ? (['egress'] as const) : [])],
+    ingress: ingress ?? [],
+    egress: egress ?? [],
+  });
+  const policies: NetworkPolicy[] = [
+    policy('deny-all', undefined, [], []),
+    policy('server-from-client', 'server', [{ peers: [{ podSelector: sel('client') }], ports }], undefined),
+    policy('client-to-server', 'client', undefined, [{ peers: [{ podSelector: sel('server') }], ports }]),
+  ];
+  for (const p of policies) store.upsert(p);
+  return store;
+}
+
+async function emptyTables(ns: string): Promise<void> {
+  await run('iptables-nft-restore', [], { ns, input: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n' });
+  await run('ipset', ['destroy'], { ns, allowFail: true });
+  await run('conntrack', ['-F'], { ns, allowFail: true });
+}
+
+/** Programs one layout on an emptied filter table; returns the server's pod chain name (none: undefined). */
+async function program(node: NodeNetns, store: ClusterStore, layout: Layout): Promise<string | undefined> {
+  await emptyTables(node.ns);
+  if (layout === 'none') return undefined;
+  if (layout === 'podwall') {
+    const dp = new Dataplane({ netns: node.ns, backend: 'nft', families: ['ipv4'], logger: pino({ level: 'silent' }) });
+    await dp.init();
+    const plan = compile(store, { node: NODE });
+    await dp.apply([render(plan, { family: 'ipv4', node: NODE, serviceClusterIPRanges: ['10.96.0.0/12'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] })]);
+    return podChainName(NS, 'zz-server');
+  }
+  const version = syncVersion();
+  applyKubeRouterSync(node.ns, kubeRouterFullSync(store, { node: NODE, version, families: ['ipv4'] }));
+  return krPodChain(NS, 'zz-server', version);
+}
+
+function tableShape(ns: string): { forwardRules: number; chains: number; counter: (chain: string) => number } {
+  const text = execFileSync('ip', ['netns', 'exec', ns, 'iptables-nft-save', '-c', '-t', 'filter'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const filter = parseIptablesSave(text).tables.find((t) => t.name === 'filter');
+  const chains = filter?.chains ?? [];
+  return {
+    forwardRules: chains.find((c) => c.name === 'KUBE-ROUTER-FORWARD')?.rules.length ?? 0,
+    chains: chains.filter((c) => c.policy === '-').length,
+    // The first rule of a pod chain (the COMMON jump) sees every packet that enters it.
+    counter: (chain) => Number(/^\[(\d+):/.exec(text.split('\n').find((l) => l.startsWith(`[`) && l.includes(`-A ${chain} `)) ?? '')?.[1] ?? 0),
+  };
+}
+
+interface Proc {
+  /** Resolves once the process printed `ready` (servers). */
+  ready: Promise<void>;
+  /** Its stdout lines once it exited 0. */
+  lines: Promise<string[]>;
+  /** Closes its stdin (a server then prints its count and exits). */
+  close(): void;
+}
+
+/** The Python interpreter's real path (a pyenv shim or the like would start a shell per run). */
+function findPython(): string {
+  try {
+    return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    throw new NodeNetnsError('python3 is needed for the load generators and was not found (Debian: apt-get install python3)');
+  }
+}
+
+function startLoad(ns: string, argv: string[], what: string): Proc {
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const pid = child.pid!;
+  children.add(pid);
+  let out = '';
+  let err = '';
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+    if (/^ready$/m.test(out)) onReady();
+  });
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  child.stdin.on('error', () => undefined);
+  const lines = new Promise<string[]>((resolve, reject) =>
+    child.on('close', (code) => {
+      children.delete(pid);
+      if (code === 0) resolve(out.trim().split('\n'));
+      else reject(new Error(`load generator ${what} in ${ns} exited ${code}: ${(err || out).trim().split('\n')[0] ?? ''}`));
+    }),
+  );
+  lines.catch(() => undefined);
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} in ${ns} was not ready within 10 s`)), 10_000).unref());
+  const readyOrFail = Promise.race([ready, lines.then(() => Promise.reject(new Error(`${what} in ${ns} exited before it was ready`))), timeout]);
+  readyOrFail.catch(() => undefined); // clients are never waited on for `ready`
+  return { ready: readyOrFail, lines, close: () => child.stdin.end() };
+}
+
+/** One bounded load run: a server in the server pod, a client in the client pod; the rate. */
+async function trial(python: string, client: string, server: string, kind: 'tcp' | 'udp', o: DatapathOptions): Promise<number> {
+  const port = kind === 'tcp' ? TCP_PORT : UDP_PORT;
+  const srv = startLoad(server, loadArgv(python, `${kind}-server`, SERVER_IP, port, o.seconds), `${kind}-server`);
+  let clientOut: Record<string, number>;
+  try {
+    await srv.ready;
+    const cli = startLoad(client, loadArgv(python, `${kind}-client`, SERVER_IP, port, o.seconds), `${kind}-client`);
+    clientOut = JSON.parse((await cli.lines).at(-1)!) as Record<string, number>;
+  } finally {
+    srv.close();
+  }
+  const serverOut = JSON.parse((await srv.lines).at(-1)!) as Record<string, number>;
+  if (kind === 'tcp') return clientOut.connections! / clientOut.seconds!;
+  return serverOut.received! / clientOut.seconds!;
+}
+
+export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
+  const progress = o.progress ?? (() => {});
+  for (const n of o.pods) if (!Number.isInteger(n) || n < 2 || n > MAX_PODS) throw new Error(`--pods ${n}: expected whole numbers from 2 to ${MAX_PODS}`);
+  const python = findPython();
+  let node: NodeNetns;
+  try {
+    node = await NodeNetns.create(POD_CIDR);
+  } catch (e) {
+    throw new NodeNetnsError(`cannot build the benchmark's namespaces: ${(e as Error).message}`);
+  }
+  liveNode = node;
+  try {
+    const client = (await node.addPod(CLIENT_IP)).ns;
+    const server = (await node.addPod(SERVER_IP)).ns;
+    const points: DatapathPoint[] = [];
+    for (const n of o.pods) {
+      const store = datapathCluster(n);
+      const acc = new Map<Layout, { tcp: number[]; udp: number[]; through: number[]; forwardRules: number; chains: number }>(LAYOUTS.map((l) => [l, { tcp: [], udp: [], through: [], forwardRules: 0, chains: 0 }]));
+      for (let r = 0; r < o.repeat; r++) {
+        for (const layout of LAYOUTS) {
+          progress(`${n} pods, round ${r + 1}/${o.repeat}: ${layout}`);
+          const podChain = await program(node, store, layout);
+          const a = acc.get(layout)!;
+          const tcp = await trial(python, client, server, 'tcp', o);
+          const shape = tableShape(node.ns);
+          a.forwardRules = shape.forwardRules;
+          a.chains = shape.chains;
+          if (podChain) a.through.push(shape.counter(podChain) / (tcp * o.seconds));
+          a.tcp.push(tcp);
+          a.udp.push(await trial(python, client, server, 'udp', o));
+        }
+      }
+      const base = acc.get('none')!;
+      const baseTcp = percentile(base.tcp, 50);
+      const baseUdp = percentile(base.udp, 50);
+      points.push({
+        pods: n,
+        layouts: LAYOUTS.map((layout) => {
+          const a = acc.get(layout)!;
+          const tcpMedian = percentile(a.tcp, 50);
+          const udpMedian = percentile(a.udp, 50);
+          return {
+            layout,
+            tcp: a.tcp.map(Math.round),
+            udp: a.udp.map(Math.round),
+            tcpMedian: Math.round(tcpMedian),
+            udpMedian: Math.round(udpMedian),
+            tcpRatio: round3(tcpMedian / baseTcp),
+            udpRatio: round3(udpMedian / baseUdp),
+            forwardRules: a.forwardRules,
+            chains: a.chains,
+            ...(a.through.length ? { throughPodChain: round3(Math.min(...a.through)) } : {}),
+          };
+        }),
+      });
+    }
+    await emptyTables(node.ns);
+    const at = (p: DatapathPoint | undefined, l: Layout) => p?.layouts.find((x) => x.layout === l);
+    const largest = points.reduce<DatapathPoint | undefined>((m, p) => (!m || p.pods > m.pods ? p : m), undefined);
+    const smallest = points.reduce<DatapathPoint | undefined>((m, p) => (!m || p.pods < m.pods ? p : m), undefined);
+    const pw = at(largest, 'podwall');
+    const pw0 = at(smallest, 'podwall');
+    return {
+      machine: 'shared 2-core VM (packet rates vary run to run; compare the medians of one run)',
+      seconds: o.seconds,
+      repeat: o.repeat,
+      points,
+      targets: {
+        atPods: largest?.pods ?? 0,
+        tcpRatio: pw ? pw.tcpRatio : null,
+        tcpRatioTarget: 0.8,
+        udpRatio: pw ? pw.udpRatio : null,
+        udpRatioTarget: 0.9,
+        tcpFlatness: pw && pw0 && largest !== smallest ? round3(pw.tcpMedian / pw0.tcpMedian) : null,
+        udpFlatness: pw && pw0 && largest !== smallest ? round3(pw.udpMedian / pw0.udpMedian) : null,
+        flatnessTarget: 0.9,
+      },
+    };
+  } finally {
+    liveNode = undefined;
+    await node.destroy();
+  }
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+export function datapathTable(r: DatapathResult): string {
+  const lines: string[] = [];
+  lines.push(`podwall bench --datapath — ${r.machine}`);
+  lines.push(`one node namespace, a bridge, a client and a server pod; ${r.seconds} s per run, ${r.repeat} rounds of every layout (interleaved), Python load generators (one blocking loop each)`);
+  lines.push('');
+  lines.push(`  ${'pods'.padStart(5)} ${'layout'.padEnd(12)} ${'FORWARD rules'.padStart(13)} ${'chains'.padStart(7)} ${'TCP conn/s'.padStart(11)} ${'÷ none'.padStart(7)} ${'UDP dgram/s'.padStart(12)} ${'÷ none'.padStart(7)}   runs (conn/s | dgram/s)`);
+  for (const p of r.points) {
+    for (const l of p.layouts) {
+      lines.push(
+        `  ${String(p.pods).padStart(5)} ${l.layout.padEnd(12)} ${String(l.forwardRules).padStart(13)} ${String(l.chains).padStart(7)} ${String(l.tcpMedian).padStart(11)} ${l.tcpRatio.toFixed(2).padStart(7)} ${String(l.udpMedian).padStart(12)} ${l.udpRatio.toFixed(2).padStart(7)}   ${l.tcp.join(' ')} | ${l.udp.join(' ')}${l.throughPodChain !== undefined && l.throughPodChain < 0.9 ? `  (only ${Math.round(l.throughPodChain * 100)} % of connections counted in the server's pod chain!)` : ''}`,
+      );
+    }
+  }
+  const t = r.targets;
+  const mark = (x: number | null, target: number) => (x === null ? 'not measured' : x >= target ? 'met' : 'MISSED');
+  lines.push('');
+  lines.push('targets (reported, never asserted)');
+  lines.push(`  new TCP connections at ${t.atPods} pods, podwall ÷ no rules: ${t.tcpRatio ?? '-'} (target ≥ ${t.tcpRatioTarget}): ${mark(t.tcpRatio, t.tcpRatioTarget)}`);
+  lines.push(`  established UDP datagrams at ${t.atPods} pods, podwall ÷ no rules: ${t.udpRatio ?? '-'} (target ≥ ${t.udpRatioTarget}): ${mark(t.udpRatio, t.udpRatioTarget)}`);
+  lines.push(`  flat in pods, podwall at ${t.atPods} ÷ at the fewest: TCP ${t.tcpFlatness ?? '-'}, UDP ${t.udpFlatness ?? '-'} (target ≥ ${t.flatnessTarget}): ${t.tcpFlatness === null || t.udpFlatness === null ? 'not measured' : Math.min(t.tcpFlatness, t.udpFlatness) >= t.flatnessTarget ? 'met' : 'MISSED'}`);
+  return lines.join('\n');
+}
