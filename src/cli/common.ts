@@ -19,6 +19,8 @@ export function collect(value: string, previous: string[] = []): string[] {
 export interface InputOptions {
   file?: string[];
   verbose?: boolean;
+  /** kubectl's -n: where objects without a namespace go. */
+  namespace?: string;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface InputOptions {
  */
 export async function loadInput(opts: InputOptions, how: { allowErrors?: boolean; printWarnings?: boolean } = {}): Promise<LoadResult> {
   if (!opts.file || opts.file.length === 0) throw new UserError('no input: give manifests with -f FILE|DIR (repeatable)', 2);
-  const r = await loadManifests(opts.file);
+  const r = await loadManifests(opts.file, opts.namespace !== undefined ? { defaultNamespace: opts.namespace } : {});
   for (const f of r.findings) {
     if (f.severity === 'error' || how.printWarnings) process.stderr.write(`${formatFinding(f)}\n`);
   }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { collect, loadInput, UserError, writeOut } from './common.js';
-import { analysisPlan, podCidrOption, POD_CIDR_HELP, printInputNotes } from './analysis.js';
+import { analysisPlan, namespaceOption, podCidrOption, POD_CIDR_HELP, printInputNotes } from './analysis.js';
 import { EndpointError, explain, formatExplanation, resolveEndpoint } from '../sim/explain.js';
 import { outputFormat, portsOption } from './matrix.js';
 
@@ -13,18 +13,20 @@ export function register(program: Command): void {
     .requiredOption('--to <endpoint>', 'destination: namespace/pod, namespace/name[Kind] or an IP')
     .requiredOption('--port <port>', 'destination port and protocol, e.g. 80/TCP')
     .option('--pod-cidr <cidr>', POD_CIDR_HELP, collect)
+    .option('-n, --namespace <ns>', 'as kubectl: objects without a namespace go to NS, and bare names in --from/--to are in NS')
     .option('-o, --output <format>', 'text | json', 'text')
-    .action(async (opts: { file?: string[]; from: string; to: string; port: string; podCidr?: string[]; output: string }) => {
+    .action(async (opts: { file?: string[]; from: string; to: string; port: string; podCidr?: string[]; namespace?: string; output: string }) => {
       const format = outputFormat(opts.output, ['text', 'json']);
       const ports = portsOption(opts.port)!;
       if (ports.length !== 1) throw new UserError('--port takes one port, e.g. 80/TCP', 2);
       const podCidr = podCidrOption(opts.podCidr);
+      const namespace = namespaceOption(opts.namespace);
       const { store } = await loadInput(opts);
       printInputNotes(store);
       const plan = analysisPlan(store, podCidr);
       let x;
       try {
-        x = explain(plan, resolveEndpoint(plan, opts.from, 'from'), resolveEndpoint(plan, opts.to, 'to'), ports[0]!.protocol, ports[0]!.port);
+        x = explain(plan, resolveEndpoint(plan, opts.from, 'from', namespace), resolveEndpoint(plan, opts.to, 'to', namespace), ports[0]!.protocol, ports[0]!.port);
       } catch (e) {
         if (e instanceof EndpointError) throw new UserError(e.message, 2);
         throw e;

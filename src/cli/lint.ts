@@ -7,6 +7,7 @@ import { FlagError, parseNodePortRange } from '../controller/flags.js';
 import { formatFinding, hasErrors } from '../cluster/findings.js';
 import { lint } from '../policy/lint.js';
 import { outputFormat } from './matrix.js';
+import { namespaceOption } from './analysis.js';
 
 interface LintFlags {
   file?: string[];

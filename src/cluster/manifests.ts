@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ClusterStore } from './store.js';
 import { type Finding, show } from './findings.js';
-import { normalizeObject } from './normalize.js';
+import { normalizeObject, type NormalizeOptions } from './normalize.js';
 import type { ClusterObject } from './model.js';
 import { objectKey } from './model.js';
 
@@ -90,7 +90,7 @@ export function parseManifestText(text: string, file: string): { docs: { raw: un
 }
 
 /** Loads manifests into a fresh store. Never throws for bad input: problems become findings. */
-export async function loadManifests(paths: readonly string[]): Promise<LoadResult> {
+export async function loadManifests(paths: readonly string[], opts: NormalizeOptions = {}): Promise<LoadResult> {
   const { files, findings } = await listManifestFiles(paths);
   const store = new ClusterStore();
   const skipped: Record<string, number> = {};
@@ -106,7 +106,7 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadResul
     const parsed = parseManifestText(text, file);
     findings.push(...parsed.findings);
     for (const { raw, doc } of parsed.docs) {
-      const r = normalizeObject(raw, { file, doc });
+      const r = normalizeObject(raw, { file, doc }, undefined, opts);
       findings.push(...r.findings);
       if (r.skipped) skipped[r.skipped] = (skipped[r.skipped] ?? 0) + 1;
       if (r.object) addUnique(store, r.object, file, seen, findings);

@@ -53,6 +53,8 @@ class Ctx {
   constructor(
     readonly origin: Origin | undefined,
     object: string,
+    /** Where an object without metadata.namespace goes (`default`, or kubectl's `-n NS`). */
+    readonly defaultNamespace = 'default',
   ) {
     this.object = object;
   }
@@ -134,7 +136,7 @@ function readName(ctx: Ctx, meta: Json, field: string, pattern: RegExp, max: num
 }
 
 function readNamespaceOf(ctx: Ctx, meta: Json): string | undefined {
-  const ns = meta.namespace ?? 'default';
+  const ns = meta.namespace ?? ctx.defaultNamespace;
   if (typeof ns !== 'string' || ns.length > 63 || !DNS1123_LABEL.test(ns)) {
     ctx.error('invalid-namespace', 'metadata.namespace', `${show(ns)} is not a valid namespace name`);
     return undefined;
@@ -852,17 +854,22 @@ const EXPECTED_API: Record<string, string[]> = {
   NetworkPolicy: ['networking.k8s.io/v1', 'extensions/v1beta1'],
 };
 
+export interface NormalizeOptions {
+  /** Namespace for objects without one (kubectl's `-n`); default `default`. */
+  defaultNamespace?: string;
+}
+
 /**
  * Normalises one raw object. `kind` may be missing on informer list items: pass `defaultKind`.
  */
-export function normalizeObject(raw: unknown, origin?: Origin, defaultKind?: string): NormalizeResult {
+export function normalizeObject(raw: unknown, origin?: Origin, defaultKind?: string, opts: NormalizeOptions = {}): NormalizeResult {
   if (!isObj(raw)) {
     const ctx = new Ctx(origin, origin?.doc !== undefined ? `document ${origin.doc}` : 'object');
     ctx.error('not-an-object', '', 'is not a Kubernetes object (expected a mapping with kind and metadata)');
     return { findings: ctx.findings };
   }
   const kind = typeof raw.kind === 'string' ? raw.kind : defaultKind;
-  const ctx = new Ctx(origin, describeObject(kind ?? 'object', raw.metadata, origin?.doc));
+  const ctx = new Ctx(origin, describeObject(kind ?? 'object', raw.metadata, origin?.doc), opts.defaultNamespace);
   if (kind === undefined) {
     ctx.error('missing-kind', 'kind', 'kind is required');
     return { findings: ctx.findings };

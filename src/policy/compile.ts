@@ -173,6 +173,11 @@ export function compile(store: ClusterStore, opts: CompileOptions = {}): Plan {
   return plan;
 }
 
+/** The endpoints an analysis plan of this store holds, sorted by key (cheap: no policy is compiled). */
+export function analysisEndpoints(store: ClusterStore): Endpoint[] {
+  return new Selection(store, { ipless: true }).allPods();
+}
+
 export function podIPIndex(pods: readonly Endpoint[]): Map<string, string> {
   const podByIP = new Map<string, string>();
   for (const p of pods) for (const ip of p.ips) if (!podByIP.has(ip)) podByIP.set(ip, objectKey(p));

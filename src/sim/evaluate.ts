@@ -96,6 +96,8 @@ interface Index {
   /** ipBlock peer → its relation to the pod network, per family. */
   coverage: WeakMap<PlanPeer, 'all' | 'none' | 'part'>;
   podNetwork: Cidr[];
+  /** The pod network's families, IPv4 first. */
+  families: Family[];
   nodeOfAddress: Map<string, string>;
 }
 
@@ -113,8 +115,11 @@ function indexOf(plan: Plan): Index {
       namedKeys: new WeakMap(),
       coverage: new WeakMap(),
       podNetwork: podNetworkOf(plan),
+      families: [],
       nodeOfAddress: new Map(plan.nodes.flatMap((n) => n.addresses.map((a) => [a, n.name] as const))),
     };
+    const fams = new Set(ix.podNetwork.map((c) => c.family));
+    ix.families = (['ipv4', 'ipv6'] as const).filter((f) => fams.has(f));
     indexes.set(plan, ix);
   }
   return ix;
@@ -125,9 +130,8 @@ export function podNetworkOf(plan: Plan): Cidr[] {
 }
 
 /** The families the pod network has, IPv4 first (the order IP-less endpoints are paired in). */
-export function podNetworkFamilies(plan: Plan): Family[] {
-  const fams = new Set(indexOf(plan).podNetwork.map((c) => c.family));
-  return (['ipv4', 'ipv6'] as const).filter((f) => fams.has(f));
+export function podNetworkFamilies(plan: Plan): readonly Family[] {
+  return indexOf(plan).families;
 }
 
 function podNetworkText(ix: Index, family: Family): string {
@@ -256,28 +260,24 @@ function side(plan: Plan, ix: Index, direction: Direction, flow: Flow): SideVerd
   return { ...base, outcome: 'denied' };
 }
 
+/** A verdict without its summary text (what the matrix needs, millions of times). */
+export type Decision = Omit<Verdict, 'summary'>;
+
 /**
  * Decides a new connection between two flow ends. Connections are stateful: only the first packet
  * is judged, replies always pass. An endpoint reaches itself; a pod's own node reaches it (kubelet
  * probes). Two distinct endpoints with one address cannot be told apart: no verdict.
  */
-export function evaluateFlow(plan: Plan, flow: Flow): Verdict {
+export function decideFlow(plan: Plan, flow: Flow): Decision {
   const ix = indexOf(plan);
   const src = flow.from.endpoint;
   const dst = flow.to.endpoint;
   if (src !== undefined && src === dst) {
     const s: SideVerdict = { direction: 'egress', pod: src, outcome: 'self', policies: [] };
-    return { allowed: true, egress: s, ingress: { ...s, direction: 'ingress' }, summary: `${src} reaches itself: always allowed` };
+    return { allowed: true, egress: s, ingress: { ...s, direction: 'ingress' } };
   }
   if (src !== undefined && dst !== undefined && flow.from.ip !== undefined && flow.from.ip === flow.to.ip) {
-    const e: SideVerdict = { direction: 'egress', pod: src, outcome: 'same-ip', policies: [] };
-    const i: SideVerdict = { direction: 'ingress', pod: dst, outcome: 'same-ip', policies: [] };
-    return {
-      allowed: null,
-      egress: e,
-      ingress: i,
-      summary: `UNDECIDED: ${src} and ${dst} have the same IP ${flow.from.ip}: a packet to it never leaves ${src}, and policy cannot tell them apart (fix the input; podwall lint reports it)`,
-    };
+    return { allowed: null, egress: { direction: 'egress', pod: src, outcome: 'same-ip', policies: [] }, ingress: { direction: 'ingress', pod: dst, outcome: 'same-ip', policies: [] } };
   }
   const egress = side(plan, ix, 'egress', flow);
   let ingress = side(plan, ix, 'ingress', flow);
@@ -287,9 +287,18 @@ export function evaluateFlow(plan: Plan, flow: Flow): Verdict {
     ingress = { ...ingress, outcome: 'node-local' };
     delete ingress.maybeBy;
   }
-  const allowed = combine(egress, ingress);
-  const v: Verdict = { allowed, egress, ingress, summary: summarize(allowed, egress, ingress) };
-  if (egress.audited || ingress.audited) {
+  return { allowed: combine(egress, ingress), egress, ingress };
+}
+
+/** decideFlow with the one-line summary. */
+export function evaluateFlow(plan: Plan, flow: Flow): Verdict {
+  const d = decideFlow(plan, flow);
+  if (d.egress.outcome === 'self') return { ...d, summary: `${d.egress.pod} reaches itself: always allowed` };
+  if (d.egress.outcome === 'same-ip') {
+    return { ...d, summary: `UNDECIDED: ${d.egress.pod} and ${d.ingress.pod} have the same IP ${flow.from.ip}: a packet to it never leaves ${d.egress.pod}, and policy cannot tell them apart (fix the input; podwall lint reports it)` };
+  }
+  const v: Verdict = { ...d, summary: summarize(d.allowed, d.egress, d.ingress) };
+  if (d.egress.audited || d.ingress.audited) {
     v.audit = auditVerdict(v, evaluateFlow(asEnforced(plan), flow));
     if (v.audit.change !== 'none') v.summary += `; ${auditText(v.audit)}`;
   }
@@ -352,25 +361,26 @@ export function evaluate(plan: Plan, pkt: Packet): PacketVerdict {
  * undefined when they share no family.
  */
 export function flowBetween(plan: Plan, from: PlanPod, to: PlanPod, protocol: Protocol, port: number): Flow | undefined {
-  const base = { protocol, port };
-  const fams = podNetworkFamilies(plan);
-  const fe = (p: PlanPod, ip?: string): FlowEnd => (ip !== undefined ? { ip, endpoint: p.key } : { endpoint: p.key });
-  if (from.ips.length > 0 && to.ips.length > 0) {
-    for (const s of from.ips) {
-      const d = to.ips.find((ip) => familyOf(ip) === familyOf(s));
-      if (d) return { ...base, from: fe(from, s), to: fe(to, d), family: familyOf(s) };
+  const fams = indexOf(plan).families;
+  const fi = from.ips;
+  const ti = to.ips;
+  // Plain loops: the matrix asks this for every pair of endpoint classes.
+  if (fi.length > 0 && ti.length > 0) {
+    for (const s of fi) {
+      const f = familyOf(s);
+      for (const d of ti) if (familyOf(d) === f) return { from: { ip: s, endpoint: from.key }, to: { ip: d, endpoint: to.key }, family: f, protocol, port };
     }
     return undefined;
   }
-  if (from.ips.length === 0 && to.ips.length === 0) return fams.length > 0 ? { ...base, from: fe(from), to: fe(to), family: fams[0]! } : undefined;
-  if (from.ips.length === 0) {
-    for (const f of fams) {
-      const d = to.ips.find((ip) => familyOf(ip) === f);
-      if (d) return { ...base, from: fe(from), to: fe(to, d), family: f };
-    }
+  if (fi.length === 0 && ti.length === 0) return fams.length > 0 ? { from: { endpoint: from.key }, to: { endpoint: to.key }, family: fams[0]!, protocol, port } : undefined;
+  if (fi.length === 0) {
+    for (const f of fams) for (const d of ti) if (familyOf(d) === f) return { from: { endpoint: from.key }, to: { ip: d, endpoint: to.key }, family: f, protocol, port };
     return undefined;
   }
-  for (const s of from.ips) if (fams.includes(familyOf(s))) return { ...base, from: fe(from, s), to: fe(to), family: familyOf(s) };
+  for (const s of fi) {
+    const f = familyOf(s);
+    if (fams.includes(f)) return { from: { ip: s, endpoint: from.key }, to: { endpoint: to.key }, family: f, protocol, port };
+  }
   return undefined;
 }
 

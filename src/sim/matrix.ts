@@ -6,10 +6,14 @@ import { compile, type CompileOptions } from '../policy/compile.js';
 import type { Plan, PlanPod } from '../policy/plan.js';
 import type { ProbePort } from '../policy/ports.js';
 import { evaluateFlow, flowBetween, type Verdict } from './evaluate.js';
+import { Reachability } from './reachability.js';
+import { asEnforced, hasAudit } from '../policy/audit.js';
 
 /**
  * The JSON shape other tools rely on (DESIGN.md): `podwall lab probe` prints the same (with booleans
- * only). `pods` are endpoint names: `ns/name` for pods, `ns/name[Kind]` for workloads.
+ * only). `pods` are endpoint names: `ns/name` for pods, `ns/name[Kind]` for workloads. With row or
+ * column filters, `pods` lists every endpoint of either axis, `allowed` the rows and, in each, the
+ * columns.
  */
 export interface MatrixJson {
   pods: string[];
@@ -57,39 +61,103 @@ export function verdictBetween(plan: Plan, from: PlanPod, to: PlanPod, port: Pro
   return flow && evaluateFlow(plan, flow);
 }
 
-export function matrixFromPlan(plan: Plan, ports: readonly ProbePort[], opts: MatrixOptions = {}): DetailedMatrix {
-  const rows = opts.from ? plan.pods.filter(opts.from) : plan.pods;
-  const cols = opts.to ? plan.pods.filter(opts.to) : plan.pods;
-  const names = [...new Set([...rows, ...cols].map((p) => p.key))].sort();
-  const json: MatrixJson = { pods: names, probes: [] };
-  for (const port of ports) {
-    const allowed: Record<string, Record<string, boolean | null>> = {};
-    const audit: Record<string, Record<string, 'would-deny' | 'would-allow'>> = {};
-    for (const from of rows) {
-      const row: Record<string, boolean | null> = {};
-      for (const to of cols) {
-        const v = verdictBetween(plan, from, to, port);
-        // No common address family: they cannot talk.
-        row[to.key] = v === undefined ? false : v.allowed;
-        if (v?.audit && v.audit.change !== 'none') (audit[from.key] ??= {})[to.key] = v.audit.change;
-      }
-      allowed[from.key] = row;
-    }
-    json.probes.push({ port: port.port, protocol: port.protocol, allowed, ...(Object.keys(audit).length > 0 ? { audit } : {}) });
+/** A matrix not yet written out: rows and columns (indexes into the plan's endpoints), cells on demand. */
+export class MatrixView {
+  readonly rows: readonly number[];
+  readonly cols: readonly number[];
+  /** With audited policies: the same cells once they are enforced (policy/audit.ts). */
+  readonly enforced: Reachability | undefined;
+  constructor(
+    readonly reach: Reachability,
+    opts: MatrixOptions = {},
+  ) {
+    const eps = reach.endpoints;
+    const all = eps.map((_, i) => i);
+    this.rows = opts.from ? all.filter((i) => opts.from!(eps[i]!)) : all;
+    this.cols = opts.to ? all.filter((i) => opts.to!(eps[i]!)) : all;
+    this.enforced = hasAudit(reach.plan) ? new Reachability(asEnforced(reach.plan), reach.ports) : undefined;
   }
-  const audited = [...new Set([...rows, ...cols].flatMap((p) => [...(p.ingressAudit ?? []), ...(p.egressAudit ?? [])]))].sort();
-  if (audited.length > 0) json.audited = audited;
-  const byKey = new Map(plan.pods.map((p) => [p.key, p]));
-  return {
-    json,
-    plan,
-    verdict: (pi, from, to) => {
-      const f = byKey.get(from);
-      const t = byKey.get(to);
-      const port = ports[pi];
-      return f && t && port ? verdictBetween(plan, f, t, port) : undefined;
-    },
-  };
+
+  /** Audited policies selecting an endpoint of either axis, sorted (empty when none). */
+  audited(): string[] {
+    if (!this.enforced) return [];
+    const eps = this.reach.endpoints;
+    return [...new Set([...this.rows, ...this.cols].flatMap((i) => [...(eps[i]!.ingressAudit ?? []), ...(eps[i]!.egressAudit ?? [])]))].sort();
+  }
+
+  /** What enforcing the audited policies would change in a cell (undefined: nothing). */
+  auditChange(i: number, j: number, portIndex: number): 'would-deny' | 'would-allow' | undefined {
+    if (!this.enforced) return undefined;
+    const now = this.cell(i, j, portIndex);
+    const then = this.enforced.allowedAt(i, j, portIndex);
+    if (now !== false && then === false) return 'would-deny';
+    if (now === false && then === true) return 'would-allow';
+    return undefined;
+  }
+
+  get ports(): readonly ProbePort[] {
+    return this.reach.ports;
+  }
+
+  /** Every endpoint on either axis, sorted. */
+  names(): string[] {
+    return [...new Set([...this.rows, ...this.cols].map((i) => this.reach.endpoints[i]!.key))].sort();
+  }
+
+  key(i: number): string {
+    return this.reach.endpoints[i]!.key;
+  }
+
+  /** Rows × columns × ports: what writing it out costs. */
+  get cells(): number {
+    return this.rows.length * this.cols.length * this.ports.length;
+  }
+
+  cell(i: number, j: number, portIndex: number): boolean | null {
+    return this.reach.allowedAt(i, j, portIndex);
+  }
+
+  json(): MatrixJson {
+    const out: MatrixJson = { pods: this.names(), probes: [] };
+    for (const [pi, port] of this.ports.entries()) {
+      const allowed: Record<string, Record<string, boolean | null>> = {};
+      const audit: Record<string, Record<string, 'would-deny' | 'would-allow'>> = {};
+      for (const i of this.rows) {
+        const row: Record<string, boolean | null> = {};
+        for (const j of this.cols) {
+          row[this.key(j)] = this.cell(i, j, pi);
+          const change = this.auditChange(i, j, pi);
+          if (change) (audit[this.key(i)] ??= {})[this.key(j)] = change;
+        }
+        allowed[this.key(i)] = row;
+      }
+      out.probes.push({ port: port.port, protocol: port.protocol, allowed, ...(Object.keys(audit).length > 0 ? { audit } : {}) });
+    }
+    const audited = this.audited();
+    if (audited.length > 0) out.audited = audited;
+    return out;
+  }
+
+  detailed(): DetailedMatrix {
+    const r = this.reach;
+    return {
+      json: this.json(),
+      plan: r.plan,
+      verdict: (pi, from, to) => {
+        const f = r.endpoint(from);
+        const t = r.endpoint(to);
+        return f && t && r.ports[pi] ? r.verdict(f, t, pi) : undefined;
+      },
+    };
+  }
+}
+
+export function matrixView(plan: Plan, ports: readonly ProbePort[], opts: MatrixOptions = {}): MatrixView {
+  return new MatrixView(new Reachability(plan, ports), opts);
+}
+
+export function matrixFromPlan(plan: Plan, ports: readonly ProbePort[], opts: MatrixOptions = {}): DetailedMatrix {
+  return matrixView(plan, ports, opts).detailed();
 }
 
 /** The matrix of a store's analysis plan: workloads and planned pods included. */
