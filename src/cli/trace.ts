@@ -26,7 +26,7 @@ interface CliOptions {
   output: string;
   live?: boolean;
   netns?: string;
-  bridge: string;
+  bridge?: string;
   uplink: string;
   serviceClusterIpRange?: string[];
   serviceExternalIpRange?: string[];
@@ -48,7 +48,7 @@ export function register(program: Command): void {
     .option('-o, --output <format>', 'text | json', 'text')
     .option('--live', 'trace through this node\'s installed rules (iptables-save, ipset save; read-only)')
     .option('--netns <name>', 'with --live: read inside network namespace NAME (ip netns exec)')
-    .option('--bridge <name>', 'the pod bridge', 'kube-bridge')
+    .option('--bridge <name>', 'the pod bridge (rendered: default kube-bridge; --live: default the bridge holding an address of podwall\'s pod CIDRs, pods behind host routes counting as routed)')
     .option('--uplink <name>', 'rendered mode: the interface towards other nodes', 'eth0')
     .option('--service-cluster-ip-range <cidr>', 'rendered mode: service cluster IP range (repeatable; default 10.96.0.0/12)', collect)
     .option('--service-external-ip-range <cidr>', 'rendered mode: service external IP range (repeatable)', collect)
@@ -64,13 +64,13 @@ export function register(program: Command): void {
       try {
         if (opts.live) {
           if (opts.file?.length) throw new UserError('--live reads this node\'s rules: it takes no -f manifests', 2);
-          report = await traceLive(q, { ...(opts.netns !== undefined ? { netns: opts.netns } : {}), bridge: opts.bridge, ...(opts.node !== undefined ? { node: opts.node } : {}) });
+          report = await traceLive(q, { ...(opts.netns !== undefined ? { netns: opts.netns } : {}), ...(opts.bridge !== undefined ? { bridge: opts.bridge } : {}), ...(opts.node !== undefined ? { node: opts.node } : {}) });
         } else {
           if (opts.netns !== undefined) throw new UserError('--netns goes with --live', 2);
           const { store } = await loadInput(opts);
           report = traceRendered(store, q, {
             ...(opts.node !== undefined ? { node: opts.node } : {}),
-            bridge: opts.bridge,
+            bridge: opts.bridge ?? 'kube-bridge',
             uplink: opts.uplink,
             render: {
               serviceClusterIPRanges: opts.serviceClusterIpRange ?? ['10.96.0.0/12'],

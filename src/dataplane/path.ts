@@ -37,12 +37,18 @@ export interface NodeView {
   uplink: string;
   /** Pod IP → its veth on the bridge, when known; otherwise a stable made-up name is used. */
   podInterfaces?: Map<string, string>;
+  /**
+   * Local pods reached through their own interface by routing (a host route to a veth, as
+   * Calico-style CNIs do), not through the bridge: pod IP → that interface. Their packets are routed
+   * (no physdev), between two local pods too.
+   */
+  routedPods?: Map<string, string>;
   /** Routes (`dst` CIDR or `default`, `dev`): when given, the interface towards a non-local address
    *  is chosen by longest prefix match instead of `uplink`. */
   routes?: { dst: string; dev: string }[];
 }
 
-export type HopKind = 'bridged' | 'pod-out' | 'pod-in' | 'node-to-pod' | 'pod-to-node' | 'node-out' | 'node-in';
+export type HopKind = 'bridged' | 'routed' | 'pod-out' | 'pod-in' | 'node-to-pod' | 'pod-to-node' | 'node-out' | 'node-in';
 
 export interface PathHop {
   node: string;
@@ -150,24 +156,29 @@ export function packetPaths(v: NodeView, src: string, dst: string, protocol: Pat
     { node: v.node, kind, describe, packet: { ...base, ...types, ...p } },
   ];
   const br = v.bridge;
+  // A routed pod's packets come and go through its own interface: no bridge port, no physdev.
+  const routedIn = s.localPod ? v.routedPods?.get(src) : undefined;
+  const routedOut = d.localPod ? v.routedPods?.get(dst) : undefined;
+  const inPort = (): Pick<Packet, 'inIface' | 'physdevIn'> => (routedIn !== undefined ? { inIface: routedIn } : { inIface: br, physdevIn: podInterface(v, src) });
+  const via = (routed: string | undefined, ip: string): string => (routed !== undefined ? routed : `${br}, ${podInterface(v, ip)}`);
   if (s.localPod && d.localPod) {
+    if (routedIn !== undefined || routedOut !== undefined) {
+      const out = routedOut !== undefined ? { outIface: routedOut } : { outIface: br, physdevOut: podInterface(v, dst) };
+      return hop('routed', `FORWARD, routed between local pods (${via(routedIn, src)} → ${via(routedOut, dst)})`, { hook: 'FORWARD', ...inPort(), ...out });
+    }
     const i = podInterface(v, src);
     const o = podInterface(v, dst);
     return hop('bridged', `FORWARD, bridged on ${br} (${i} → ${o})`, { hook: 'FORWARD', inIface: br, outIface: br, bridged: true, physdevIn: i, physdevOut: o });
   }
-  if (s.localPod && d.node) {
-    const i = podInterface(v, src);
-    return hop('pod-to-node', `INPUT, local pod to this node via ${br} (${i})`, { hook: 'INPUT', inIface: br, physdevIn: i });
-  }
+  if (s.localPod && d.node) return hop('pod-to-node', `INPUT, local pod to this node via ${via(routedIn, src)}`, { hook: 'INPUT', ...inPort() });
   if (s.localPod) {
-    const i = podInterface(v, src);
     const out = interfaceTowards(v, c, d.ip);
-    return hop('pod-out', `FORWARD, routed from local pod (${br}, ${i}) out ${out}`, { hook: 'FORWARD', inIface: br, outIface: out, physdevIn: i });
+    return hop('pod-out', `FORWARD, routed from local pod (${via(routedIn, src)}) out ${out}`, { hook: 'FORWARD', ...inPort(), outIface: out });
   }
-  if (s.node && d.localPod) return hop('node-to-pod', `OUTPUT, this node to a local pod via ${br}`, { hook: 'OUTPUT', outIface: br });
+  if (s.node && d.localPod) return hop('node-to-pod', `OUTPUT, this node to a local pod via ${routedOut ?? br}`, { hook: 'OUTPUT', outIface: routedOut ?? br });
   if (d.localPod) {
     const inIf = interfaceTowards(v, c, s.ip);
-    return hop('pod-in', `FORWARD, routed in ${inIf} to local pod via ${br}`, { hook: 'FORWARD', inIface: inIf, outIface: br });
+    return hop('pod-in', `FORWARD, routed in ${inIf} to local pod via ${routedOut ?? br}`, { hook: 'FORWARD', inIface: inIf, outIface: routedOut ?? br });
   }
   if (s.node && d.node) return []; // the node to itself: loopback
   if (s.node) {

@@ -5,6 +5,7 @@
 //             traces the rules podwall would install; also asks the simulator and flags any disagreement.
 //   live:     reads THIS node's filter table, ipsets, addresses and routes (read-only: *-save, ipset
 //             save, ip -j addr/route) and traces the packet through what is really installed.
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { ClusterStore } from '../cluster/store.js';
 import type { Family, Protocol } from '../cluster/model.js';
@@ -20,7 +21,8 @@ import { makeRunner, onPath, type Runner } from './exec.js';
 import { interpret, InterpretError, UnsupportedRuleError, type Packet, type Trace, type TraceStep, type Verdict } from '../iptables/interpret.js';
 import type { Ipset, IptChain, IptTable } from '../iptables/model.js';
 import { IptablesParseError, parseIpsetSave, parseIptablesSave } from '../iptables/parse.js';
-import { parseIp, parseNet } from '../iptables/addr.js';
+import { netContains, parseIp, parseNet } from '../iptables/addr.js';
+import { familySetName, ISOLATED_SET, PROGRAMMED_SET } from './names.js';
 
 /** A trace that cannot be made, in one line; `exitCode` 2 for bad arguments, 1 otherwise. */
 export class TraceError extends Error {
@@ -299,11 +301,48 @@ export interface LiveTraceOptions {
 interface IpAddrJson {
   ifname?: string;
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
+  /** With `ip -d`: the kind of link (bridge, veth, dummy, ...). */
+  linkinfo?: { info_kind?: string };
 }
 
 interface IpRouteJson {
   dst?: string;
   dev?: string;
+  gateway?: string;
+}
+
+/** What podwall's own rules and sets in the live table say about this node's pods. */
+export interface PodwallFacts {
+  /** The pod CIDRs of the fail-closed rules (`-s CIDR ... ! --match-set podwall-programmed`). */
+  podCIDRs: string[];
+  /** Members of podwall-programmed and podwall-isolated: this node's pods. */
+  pods: string[];
+}
+
+/** Reads podwall's own knowledge of this node's pods from its live chains and sets. */
+export function podwallFacts(table: IptTable, sets: readonly Ipset[], family: Family): PodwallFacts {
+  const programmed = familySetName(PROGRAMMED_SET, family);
+  const podCIDRs: string[] = [];
+  for (const c of table.chains) {
+    if (!TOP_LEVEL.has(c.name)) continue;
+    for (const r of c.rules) {
+      const a = r.args;
+      const negated = a.some((x, i) => x === '--match-set' && a[i + 1] === programmed && a[i - 1] === '!');
+      if (!negated) continue;
+      for (let i = 0; i < a.length - 1; i++) if ((a[i] === '-s' || a[i] === '-d') && a[i - 1] !== '!' && parseNet(a[i + 1]!) && !podCIDRs.includes(a[i + 1]!)) podCIDRs.push(a[i + 1]!);
+    }
+  }
+  const pods = new Set<string>();
+  for (const name of [programmed, familySetName(ISOLATED_SET, family)]) for (const m of sets.find((x) => x.name === name)?.members ?? []) pods.add(m.entry);
+  return { podCIDRs, pods: [...pods] };
+}
+
+const TOP_LEVEL = new Set(['KUBE-ROUTER-INPUT', 'KUBE-ROUTER-FORWARD', 'KUBE-ROUTER-OUTPUT']);
+
+function isHostRoute(dst: string): boolean {
+  if (!dst.includes('/')) return parseIp(dst) !== null;
+  const n = parseNet(dst);
+  return !!n && n.prefix === (n.family === 4 ? 32 : 128);
 }
 
 function asArray(x: unknown, what: string): unknown[] {
@@ -324,44 +363,84 @@ function networkOf(addr: string, prefix: number): string | undefined {
 }
 
 /**
- * Builds this node's view from `ip -j addr` and `ip -j route` / `ip -6 -j route` output: node
- * addresses are every local address; local pods are the addresses in the bridge's subnets and in
- * the routes through the bridge; the uplink is the default route's device.
+ * Builds this node's view from `ip -d -j addr` and `ip -j route` / `ip -6 -j route` output, and from
+ * what podwall's own rules say (podwallFacts): node addresses are every local address; the pod
+ * bridge is `--bridge` when given, else a bridge holding an address in podwall's pod CIDRs, else
+ * `kube-bridge` when present; local
+ * pods are the addresses in the bridge's subnets and routes, in podwall's pod CIDRs and sets, and
+ * the destinations of host routes through a veth (routed pods, reached through their own interface,
+ * no bridge); the uplink is the default route's device.
  */
-export function nodeViewFromIp(addrs: unknown, routes: unknown, opts: { node: string; bridge: string }): NodeView {
+export function nodeViewFromIp(addrs: unknown, routes: unknown, opts: { node: string; bridge?: string; podwall?: PodwallFacts }): NodeView {
   const nodeAddresses: string[] = [];
-  const cidrs: string[] = [];
   const upIfaces: string[] = [];
+  const kinds = new Map<string, string>();
+  const onIface: { ifname: string; local: string; prefixlen?: number }[] = [];
   for (const raw of asArray(addrs, 'ip -j addr')) {
     const a = raw as IpAddrJson;
-    if (typeof a?.ifname === 'string' && a.ifname !== 'lo') upIfaces.push(a.ifname);
+    if (typeof a?.ifname !== 'string') continue;
+    if (a.ifname !== 'lo') upIfaces.push(a.ifname);
+    if (typeof a.linkinfo?.info_kind === 'string') kinds.set(a.ifname, a.linkinfo.info_kind);
     for (const info of Array.isArray(a?.addr_info) ? a.addr_info : []) {
       if (typeof info?.local !== 'string' || !parseIp(info.local)) continue;
       nodeAddresses.push(info.local);
-      if (a.ifname === opts.bridge && typeof info.prefixlen === 'number') {
-        const n = networkOf(info.local, info.prefixlen);
-        if (n && !cidrs.includes(n)) cidrs.push(n);
-      }
+      onIface.push({ ifname: a.ifname, local: info.local, ...(typeof info.prefixlen === 'number' ? { prefixlen: info.prefixlen } : {}) });
     }
   }
+  const facts = opts.podwall ?? { podCIDRs: [], pods: [] };
+  const factNets = facts.podCIDRs.map((c) => parseNet(c)).filter((n): n is NonNullable<typeof n> => !!n);
+  const inPodCIDR = (ip: string): boolean => {
+    const x = parseIp(ip);
+    return !!x && factNets.some((n) => netContains(n, x));
+  };
+  // The pod bridge: as given, else a bridge holding an address of podwall's pod CIDRs, else
+  // kube-router's `kube-bridge` when there is one.
+  const bridge = opts.bridge ?? onIface.find((x) => kinds.get(x.ifname) === 'bridge' && inPodCIDR(x.local))?.ifname ?? onIface.find((x) => x.ifname === 'kube-bridge')?.ifname;
+  const cidrs: string[] = [];
+  const addCidr = (c: string) => {
+    if (!cidrs.includes(c)) cidrs.push(c);
+  };
+  for (const x of onIface) {
+    if (x.ifname !== bridge || x.prefixlen === undefined) continue;
+    const n = networkOf(x.local, x.prefixlen);
+    if (n) addCidr(n);
+  }
   const routeList: { dst: string; dev: string }[] = [];
+  const hostRoutes: { ip: string; dev: string }[] = [];
   let uplink: string | undefined;
   for (const raw of asArray(routes, 'ip -j route')) {
     const r = raw as IpRouteJson;
     if (typeof r?.dst !== 'string' || typeof r.dev !== 'string') continue;
     routeList.push({ dst: r.dst, dev: r.dev });
     if (r.dst === 'default' && uplink === undefined) uplink = r.dev;
-    if (r.dev === opts.bridge && r.dst !== 'default' && parseNet(r.dst) && !cidrs.includes(r.dst)) cidrs.push(r.dst);
+    if (r.dev === bridge && r.dst !== 'default' && parseNet(r.dst)) addCidr(r.dst);
+    if (r.gateway === undefined && r.dst !== 'default' && isHostRoute(r.dst)) hostRoutes.push({ ip: r.dst.split('/')[0]!, dev: r.dev });
   }
-  return {
+  for (const c of facts.podCIDRs) addCidr(c);
+  const up = uplink ?? upIfaces.find((i) => i !== bridge) ?? 'eth0';
+  // Routed pods: a host route to a veth (or to any device but the uplink and the bridge for an
+  // address podwall knows as this node's pod).
+  const routedPods = new Map<string, string>();
+  const localPods = new Map<string, string>();
+  for (const h of hostRoutes) {
+    if (h.dev === bridge || h.dev === up) continue;
+    if (kinds.get(h.dev) === 'veth' || inPodCIDR(h.ip) || facts.pods.includes(h.ip)) {
+      routedPods.set(h.ip, h.dev);
+      localPods.set(h.ip, '');
+    }
+  }
+  for (const ip of facts.pods) if (!localPods.has(ip)) localPods.set(ip, '');
+  const view: NodeView = {
     node: opts.node,
-    localPods: new Map(),
+    localPods,
     localPodCIDRs: cidrs,
     nodeAddresses,
-    bridge: opts.bridge,
-    uplink: uplink ?? upIfaces.find((i) => i !== opts.bridge) ?? 'eth0',
+    bridge: bridge ?? 'kube-bridge',
+    uplink: up,
     routes: routeList,
   };
+  if (routedPods.size) view.routedPods = routedPods;
+  return view;
 }
 
 const NOT_ROOT = /permission denied|must be root|operation not permitted|can't initialize|Could not fetch rule set/i;
@@ -375,6 +454,8 @@ async function read(run: Runner, cmd: string, args: string[], what: string): Pro
   }
   if (r.code !== 0) {
     const err = (r.stderr || r.stdout).trim().split('\n')[0] ?? '';
+    const ns = /Cannot open network namespace "([^"]*)"/.exec(err);
+    if (ns) throw new TraceError(`--netns: network namespace ${ns[1]} does not exist (${err})`, 2);
     if (NOT_ROOT.test(err)) throw new TraceError(`${cmd} ${args.join(' ')}: ${err} — reading ${what} needs root (CAP_NET_ADMIN)`);
     if (r.code === 127 || /No such file|not found/i.test(err)) throw new TraceError(`${cmd} is not installed or not on PATH (needed to read ${what})`);
     throw new TraceError(`${cmd} ${args.join(' ')} failed (exit ${r.code}): ${err}`);
@@ -422,7 +503,8 @@ export async function traceLive(q: TraceQuery, opts: LiveTraceOptions = {}): Pro
   }
   const exists = opts.exists ?? onPath;
   if (!opts.runner && opts.netns !== undefined && !exists('ip')) throw new TraceError('ip (iproute2) is not installed; --netns needs it');
-  const bridge = opts.bridge ?? 'kube-bridge';
+  // `ip netns exec` looks names up in /run/netns: say so before any tool is blamed.
+  if (!opts.runner && opts.netns !== undefined && !existsSync(`/run/netns/${opts.netns}`)) throw new TraceError(`--netns: network namespace ${opts.netns} does not exist (\`ip netns list\` names the existing ones)`, 2);
   const node = opts.node ?? hostname();
 
   const save = await pickSave(run, family, exists);
@@ -445,9 +527,10 @@ export async function traceLive(q: TraceQuery, opts: LiveTraceOptions = {}): Pro
       throw e;
     }
   }
-  const addrs = parseJson(await read(run, 'ip', ['-j', 'addr', 'show'], 'the addresses'), 'ip -j addr');
+  const addrs = parseJson(await read(run, 'ip', ['-d', '-j', 'addr', 'show'], 'the addresses'), 'ip -j addr');
   const routes = parseJson(await read(run, 'ip', [family === 'ipv4' ? '-4' : '-6', '-j', 'route', 'show'], 'the routes'), 'ip -j route');
-  const view = nodeViewFromIp(addrs, routes, { node, bridge });
+  const view = nodeViewFromIp(addrs, routes, { node, ...(opts.bridge !== undefined ? { bridge: opts.bridge } : {}), podwall: podwallFacts(table, sets, family) });
+  const bridge = view.bridge;
 
   let hopsOnPath: PathHop[];
   try {
@@ -465,7 +548,8 @@ export async function traceLive(q: TraceQuery, opts: LiveTraceOptions = {}): Pro
   }
   const notes: string[] = [];
   if (!table.chains.some((c) => c.name === 'KUBE-ROUTER-FORWARD')) notes.push(`no KUBE-ROUTER-FORWARD chain in the ${save.backend} filter table: podwall (or kube-router's firewall) is not running here`);
-  if (view.localPodCIDRs.length === 0) notes.push(`no ${bridge} bridge address or route: no address counts as a local pod`);
+  if (view.localPodCIDRs.length === 0 && view.localPods.size === 0) notes.push(`no ${bridge} bridge address or route, no podwall pod CIDR and no routed pod: no address counts as a local pod`);
+  if (view.routedPods?.size) notes.push(`routed pods (own interface, no bridge): ${[...view.routedPods].map(([ip, dev]) => `${ip} via ${dev}`).slice(0, 8).join(', ')}${view.routedPods.size > 8 ? ', ...' : ''}`);
   if (hopsOnPath.length === 0) notes.push(`this node does not see the packet: neither ${q.from} nor ${q.to} is a local pod (${view.localPodCIDRs.join(', ') || 'none'}) or a node address`);
   const ep = (ip: string): Endpoint => ({ ip, label: ip });
   return {

@@ -26,7 +26,9 @@ export function formatTrace(r: TraceReport & { backend?: string }): string {
   out.push('');
   const verdictWord = r.verdict === 'ACCEPT' ? 'ALLOWED' : 'DENIED';
   const d = r.decidedBy;
-  out.push(`verdict: ${verdictWord}${d ? ` (${r.verdict} on node ${d.node} at ${whereOf(d)})` : ''}`);
+  // No filter table sees the packet: nothing here decides it, so never print ALLOWED.
+  if (r.hops.length === 0) out.push(`verdict: NOT SEEN — no filter table ${r.mode === 'live' ? 'of this node' : 'on the path'} sees this packet; podwall does not decide it here`);
+  else out.push(`verdict: ${verdictWord}${d ? ` (${r.verdict} on node ${d.node} at ${whereOf(d)})` : ''}`);
   if (d && r.verdict !== 'ACCEPT') out.push(`  deciding rule: ${d.line}`);
   for (const n of r.notes) out.push(`note: ${n}`);
   for (const s of r.simulator ?? []) out.push(`simulator (${s.scope === 'node' ? 'this node only' : 'whole cluster'}): ${s.summary}`);
@@ -41,6 +43,8 @@ export function formatTrace(r: TraceReport & { backend?: string }): string {
 export function traceJson(r: TraceReport): unknown {
   return {
     ...r,
+    // false: no filter table on the path (live: of this node) sees the packet; `verdict` then decides nothing.
+    seen: r.hops.length > 0,
     hops: r.hops.map((h) => ({ ...h, steps: h.steps.map(({ chain, index, line, action }) => ({ chain, index, line, action })) })),
   };
 }

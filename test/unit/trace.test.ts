@@ -334,7 +334,7 @@ function fakeRunner(overrides: Record<string, ExecResult> = {}): { run: Runner; 
     'iptables-nft-save -t filter': ok(LIVE_FILTER),
     'iptables-legacy-save -t filter': ok('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n'),
     'ipset save': ok(LIVE_IPSET),
-    'ip -j addr show': ok(LIVE_ADDR),
+    'ip -d -j addr show': ok(LIVE_ADDR),
     'ip -4 -j route show': ok(LIVE_ROUTE),
     ...overrides,
   };
@@ -368,7 +368,7 @@ test('live: a denied packet stops at the pod chain REJECT, read-only commands on
   t.deepEqual(r.hops[0]!.logged, [{ group: 100, prefix: 'DROP web' }]);
   t.like(r.hops[0]!.packet, { hook: 'FORWARD', inIface: 'eth0', outIface: 'kube-bridge' });
   t.regex(r.backend, /^nft \(iptables-nft-save\)/);
-  for (const c of calls) t.regex(c, /^(iptables-(nft|legacy)-save -t filter|ipset save|ip -j addr show|ip -4 -j route show)$/, 'only reads');
+  for (const c of calls) t.regex(c, /^(iptables-(nft|legacy)-save -t filter|ipset save|ip -d -j addr show|ip -4 -j route show)$/, 'only reads');
 });
 
 test('live: an allowed packet is marked by the policy chain and accepted by KUBE-ROUTER-FORWARD', async (t) => {
