@@ -7,7 +7,7 @@ import { compile } from './compile.js';
 import type { Plan, PlanPod, PlanRule } from './plan.js';
 import { effectiveEnforcement } from './audit.js';
 import { describeSelector } from './selector.js';
-import { cidrsOverlap, mustCIDR, parseIP, cidrContainsIP } from '../net/ip.js';
+import { bitsOf, cidrsOverlap, mustCIDR, parseIP, cidrContainsIP, type Cidr, type Family } from '../net/ip.js';
 
 function warn(np: NetworkPolicy, code: string, field: string, message: string): Finding {
   const f: Finding = { severity: 'warning', code, message, object: `NetworkPolicy ${np.namespace}/${np.name}`, field };
@@ -53,10 +53,61 @@ export function duplicateIPs(store: ClusterStore): Finding[] {
   return out;
 }
 
+/** Pod IPs sorted by address per family, for "which pods does this CIDR cover" by binary search. */
+class PodAddressIndex {
+  private readonly byFamily = new Map<Family, { value: bigint; key: string }[]>();
+  constructor(store: ClusterStore) {
+    for (const p of store.pods.values()) {
+      if (!isActionablePod(p)) continue;
+      const key = objectKey(p);
+      for (const ip of p.ips) {
+        const a = parseIP(ip);
+        if (!a) continue;
+        let list = this.byFamily.get(a.family);
+        if (!list) this.byFamily.set(a.family, (list = []));
+        list.push({ value: a.value, key });
+      }
+    }
+    for (const list of this.byFamily.values()) list.sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : x.key < y.key ? -1 : 1));
+  }
+  /** Up to `limit` pods with an address in the block (minus its excepts), and whether there are more. */
+  covered(block: Cidr, except: readonly Cidr[], limit: number): { keys: string[]; more: boolean } {
+    const list = this.byFamily.get(block.family) ?? [];
+    const lastOf = (c: Cidr) => c.addr | ((1n << BigInt(bitsOf(c.family) - c.prefix)) - 1n);
+    /** First index whose address is ≥ v. */
+    const seek = (v: bigint, from: number) => {
+      let lo = from;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (list[mid]!.value < v) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const last = lastOf(block);
+    const keys: string[] = [];
+    for (let i = seek(block.addr, 0); i < list.length && list[i]!.value <= last; ) {
+      const a = list[i]!;
+      const ex = except.find((e) => cidrContainsIP(e, { family: block.family, value: a.value }));
+      // Jump over the whole except rather than walking every pod inside it.
+      if (ex) {
+        i = seek(lastOf(ex) + 1n, i + 1);
+        continue;
+      }
+      if (keys.length === limit) return { keys, more: true };
+      keys.push(a.key);
+      i++;
+    }
+    return { keys, more: false };
+  }
+}
+
 export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: true })): Finding[] {
   const out: Finding[] = [...duplicateIPs(store)];
   const planPolicies = new Map(plan.policies.map((p) => [p.id, p]));
-  const podIPs = [...store.pods.values()].filter(isActionablePod).flatMap((p) => p.ips.map((ip) => ({ ip, key: objectKey(p) })));
+  const planPods = new Map(plan.pods.map((p) => [p.key, p]));
+  let podAddresses: PodAddressIndex | undefined;
   const podCIDRs = [...store.nodes.values()].flatMap((n) => n.podCIDRs.map((c) => ({ c, node: n.name })));
   const sorted = [...store.policies.values()].sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : 1));
 
@@ -94,13 +145,11 @@ export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: 
             }
             if (peer.kind === 'cidr') {
               const block = mustCIDR(peer.block.cidr);
-              const inside = podIPs.filter(({ ip }) => {
-                const p = parseIP(ip)!;
-                return cidrContainsIP(block, p) && !peer.block.except.some((e) => cidrContainsIP(mustCIDR(e), p));
-              });
+              podAddresses ??= new PodAddressIndex(store);
+              const inside = podAddresses.covered(block, peer.block.except.map(mustCIDR), 3);
               const overlapsCIDR = podCIDRs.filter(({ c }) => cidrsOverlap(block, mustCIDR(c)));
-              if (block.prefix > 0 && (inside.length > 0 || overlapsCIDR.length > 0)) {
-                const what = inside.length > 0 ? `pod IPs (${inside.slice(0, 3).map((x) => x.key).join(', ')}${inside.length > 3 ? ', ...' : ''})` : `the pod CIDR of node ${overlapsCIDR[0]!.node}`;
+              if (block.prefix > 0 && (inside.keys.length > 0 || overlapsCIDR.length > 0)) {
+                const what = inside.keys.length > 0 ? `pod IPs (${inside.keys.join(', ')}${inside.more ? ', ...' : ''})` : `the pod CIDR of node ${overlapsCIDR[0]!.node}`;
                 out.push(warn(np, 'ipblock-overlaps-pods', `${f}.ipBlock.cidr`, `${peer.block.cidr} covers ${what}: pod IPs change when pods restart; select pods with podSelector/namespaceSelector instead`));
               }
             }
@@ -123,7 +172,7 @@ export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: 
       // An audited policy is judged as it will be once enforced (with the other audited policies).
       const egressOf = (pod: PlanPod) => (pp.audit ? [...pod.egressPolicies, ...(pod.egressAudit ?? [])] : pod.egressPolicies);
       const blocked = pp.targets.filter((t) => {
-        const pod = plan.pods.find((p) => p.key === t)!;
+        const pod = planPods.get(t)!;
         return !egressOf(pod).some((pid) => planPolicies.get(pid)!.egress.some(allowsDNS));
       });
       if (blocked.length > 0) {
