@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, loadInput, UserError, writeOut } from './common.js';
+import { collect, loadInput, nothingRead, nothingToAnalyse, UserError, writeOut } from './common.js';
 import { ranges } from './dataplane.js';
 import { lintServices } from '../cluster/service-lint.js';
 import type { ServiceRanges } from '../cluster/service-exemptions.js';
@@ -51,11 +51,12 @@ export function register(program: Command): void {
     .option('--service-node-port-range <a-b>', 'the agent\'s NodePort range: warn about node ports outside it')
     .action(async (opts: LintFlags) => {
       const format = outputFormat(opts.output, ['text', 'json']);
-      const r = await loadInput({ ...(opts.file ? { file: opts.file } : {}), ...(opts.verbose ? { verbose: true } : {}) }, { allowErrors: true });
+      // lint prints every finding itself, once (on stdout): loadInput stays quiet.
+      const r = await loadInput({ ...(opts.file ? { file: opts.file } : {}), ...(opts.verbose ? { verbose: true } : {}) }, { allowErrors: true, quiet: true });
+      if (nothingRead(r) && !hasErrors(r.findings)) throw new UserError(nothingToAnalyse(r, 'nothing to lint'));
       const findings = [...r.findings, ...lint(r.store), ...lintServices(r.store, serviceRanges(opts), { clusterIPRangeGiven: opts.serviceClusterIpRange !== undefined, nodePortRangeGiven: opts.serviceNodePortRange !== undefined })];
       if (format === 'json') writeOut(JSON.stringify({ findings }, null, 2));
       else {
-        // Errors were already printed on stderr by loadInput; print everything on stdout too.
         for (const f of findings) writeOut(formatFinding(f));
         const e = findings.filter((f) => f.severity === 'error').length;
         writeOut(`${e} error(s), ${findings.length - e} warning(s)`);

@@ -71,11 +71,28 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('unhandledRejection', (e) => logger.error({ err: (e as Error)?.message ?? String(e) }, 'unhandled rejection (ignored)'));
+  // A bug that escapes everything: one line in the log and a non-zero exit (the DaemonSet restarts
+  // the agent; the rules in the kernel stay in place meanwhile). Never a silent exit.
+  process.on('uncaughtException', (e) => {
+    logger.fatal({ err: e.message, stack: e.stack }, 'internal error; exiting (the rules stay in place)');
+    process.exit(70);
+  });
+  // The agent runs until SIGTERM/SIGINT. Its timers and watchers come and go (a watched directory
+  // can vanish, the health port can be off), so this keeps the process alive on its own.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  process.once('exit', (code) => {
+    clearInterval(keepAlive);
+    if (!exiting) logger.error({ code }, 'exiting without a signal');
+  });
 
   try {
     await agent.start();
   } catch (e) {
+    // A fatal startup error: a log line, a non-zero exit, nothing left running.
     logger.error({ err: (e as Error).message }, 'cannot start');
+    exiting = true;
+    clearInterval(keepAlive);
+    await agent.stop().catch(() => {});
     throw new UserError((e as Error).message);
   }
   // Runs until a signal.

@@ -32,6 +32,13 @@ export interface Namespace {
   labels: Labels;
   /** The enforcement annotation, when present and valid (a malformed value is an error and ignored). */
   enforcement?: Enforcement;
+  /**
+   * The namespace exists (its pods do) but its labels could not be read (an invalid label, never an
+   * accepted version): no namespaceSelector matches it, In or NotIn alike — for allow rules that is
+   * the reading that never widens. A tier with Deny rules (ClusterNetworkPolicy) must instead treat
+   * it as matched by every Deny. `labels` then holds only `kubernetes.io/metadata.name`.
+   */
+  labelsUnreadable?: true;
   origin?: Origin;
 }
 

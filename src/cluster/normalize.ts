@@ -720,7 +720,9 @@ function readNamespace(ctx: Ctx, o: Json): Namespace | undefined {
   const meta = isObj(o.metadata) ? o.metadata : {};
   const name = readName(ctx, meta, 'metadata.name', DNS1123_LABEL, 63);
   const labels = readLabels(ctx, meta.labels, 'metadata.labels');
-  if (!name || !labels) return undefined;
+  if (!name) return undefined;
+  // It exists whatever its labels say (its pods do): with labels unknown, no namespace selector matches it.
+  if (!labels) return { kind: 'Namespace', name, labels: { [METADATA_NAME_LABEL]: name }, labelsUnreadable: true };
   const withName = { ...labels };
   // The API server sets it on every namespace (since 1.21); manifests often omit it.
   if (withName[METADATA_NAME_LABEL] === undefined) withName[METADATA_NAME_LABEL] = name;

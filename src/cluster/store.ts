@@ -151,6 +151,11 @@ export class ClusterStore {
     return this.namespaces.get(ns)?.labels ?? { 'kubernetes.io/metadata.name': ns };
   }
 
+  /** False for a namespace whose labels could not be read (model.ts `labelsUnreadable`): no namespace selector matches it. */
+  namespaceSelectable(ns: string): boolean {
+    return this.namespaces.get(ns)?.labelsUnreadable !== true;
+  }
+
   private names: readonly string[] | undefined;
 
   /** Every namespace name known from Namespace objects or from pods, workloads and policies in it, sorted. Shared: do not mutate. */

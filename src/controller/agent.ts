@@ -5,7 +5,7 @@ import { writeFile, rename, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ClusterStore } from '../cluster/store.js';
-import { ManifestSource } from '../cluster/manifest-source.js';
+import { defaultStateFile, ManifestSource, type SourceState } from '../cluster/manifest-source.js';
 import { formatFinding } from '../cluster/findings.js';
 import { IncrementalCompiler } from '../policy/incremental.js';
 import { Reconciler, type DataplanePort } from './reconciler.js';
@@ -25,6 +25,8 @@ export interface Source {
   waitForSync(timeoutMs: number): Promise<boolean>;
   /** With --manifests: digest of the directory contents at the store version it produced. */
   loads?: { digest: string; version: number }[];
+  /** With --manifests: whether the directory can be read, what was rejected, what is settling. */
+  state?(): SourceState;
 }
 
 export interface AgentDeps<D> {
@@ -44,6 +46,8 @@ export interface AgentStatus {
   /** What the kernel refused and podwall left out (its pods fail closed). */
   refused?: string[];
   manifestsDigest?: string;
+  /** With --manifests: the source's state (available, rejected objects, errors of the last load). */
+  source?: SourceState;
   syncs: number;
 }
 
@@ -80,7 +84,22 @@ export class Agent<D> {
     if (r?.lastError) s.lastError = r.lastError;
     if (r?.refused) s.refused = r.refused;
     if (this.appliedDigest) s.manifestsDigest = this.appliedDigest;
+    const src = this.source?.state?.();
+    if (src) s.source = src;
     return s;
+  }
+
+  /** /healthz: synced, the last reconcile succeeded within the sync period, and (with --manifests) the directory read without errors. */
+  health(): { ok: boolean; reason: string } {
+    const st = this.status();
+    const src = st.source;
+    if (src && !src.available) return { ok: false, reason: `manifests unavailable since ${src.unavailableSince} (${src.reason}): ${st.synced ? 'the last good state stays enforced' : 'nothing applied yet; the rules in the kernel stay'}` };
+    if (!st.synced) return { ok: false, reason: 'waiting for the cluster state to sync' };
+    const age = Date.now() - (this.reconciler?.status.appliedAt || 0);
+    if (st.lastError && age > this.cfg.syncPeriodMs) return { ok: false, reason: `last successful sync ${Math.round(age / 1000)}s ago: ${st.lastError}` };
+    if (src?.lastFailure) return { ok: false, reason: `reading the manifests failed at ${src.lastFailure}; the last good state stays enforced` };
+    if (src && src.errors > 0) return { ok: false, reason: `${src.errors} error(s) in the manifests (${src.rejected.length} object(s) rejected: the last accepted version of each stays in force), first: ${src.firstErrors[0] ?? ''}` };
+    return { ok: true, reason: `applied version ${st.appliedVersion}${st.refused ? `; the kernel refused ${st.refused.length} object(s), left out closed (see /status)` : ''}` };
   }
 
   async start(): Promise<void> {
@@ -110,13 +129,7 @@ export class Agent<D> {
     });
     this.endpoints = await startEndpoints({
       health: {
-        healthy: () => {
-          const st = this.status();
-          if (!st.synced) return { ok: false, reason: 'waiting for the cluster state to sync' };
-          const age = Date.now() - (this.reconciler!.status.appliedAt || 0);
-          if (st.lastError && age > cfg.syncPeriodMs) return { ok: false, reason: `last successful sync ${Math.round(age / 1000)}s ago: ${st.lastError}` };
-          return { ok: true, reason: `applied version ${st.appliedVersion}${st.refused ? `; the kernel refused ${st.refused.length} object(s), left out closed (see /status)` : ''}` };
-        },
+        healthy: () => this.health(),
         ready: () => (this.reconciler!.status.appliedVersion >= 0 ? { ok: true, reason: 'first sync applied' } : { ok: false, reason: 'first sync not applied yet' }),
         status: () => this.status(),
       },
@@ -147,26 +160,53 @@ export class Agent<D> {
 
   private manifestSource(dir: string): Source {
     const loads: { digest: string; version: number }[] = [];
-    let loaded = false;
-    const src = new ManifestSource(dir, this.store, (r) => {
-      loaded = true;
-      loads.push({ digest: r.digest, version: this.store.version });
-      if (loads.length > 100) loads.splice(0, loads.length - 100);
-      for (const f of r.findings) (f.severity === 'error' ? this.logger.error.bind(this.logger) : this.logger.warn.bind(this.logger))({ code: f.code }, formatFinding(f));
-      // A load that changed nothing still means "this content is applied" once the kernel is current.
-      if (r.changed === 0 && this.reconciler && this.reconciler.status.appliedVersion >= this.store.version) {
-        this.appliedDigest = r.digest;
+    const src = new ManifestSource(
+      dir,
+      this.store,
+      (r) => {
+        // Every load's problems are logged, every time: a rejected object stays rejected until fixed.
+        for (const f of r.findings) (f.severity === 'error' ? this.logger.error.bind(this.logger) : this.logger.warn.bind(this.logger))({ code: f.code }, formatFinding(f));
+        if (r.state.settling.length > 0) this.logger.debug({ settling: r.state.settling }, 'files still being written; read once they settle');
         void this.writeStatus();
-      }
-    });
+        if (!r.complete) return;
+        loads.push({ digest: r.digest, version: this.store.version });
+        if (loads.length > 100) loads.splice(0, loads.length - 100);
+        // A load that changed nothing still means "this content is applied" once the kernel is current.
+        if (r.changed === 0 && this.reconciler && this.reconciler.status.appliedVersion >= this.store.version) {
+          this.appliedDigest = r.digest;
+          void this.writeStatus();
+        }
+      },
+      { settleMs: this.cfg.manifestsSettleMs, stateFile: this.cfg.manifestsStateFile ?? defaultStateFile(dir) },
+    );
+    let waiting: (() => void) | undefined;
     return {
       loads,
       start: async () => {
         await src.start();
       },
-      stop: async () => src.stop(),
-      synced: () => loaded,
-      waitForSync: async () => loaded,
+      stop: async () => {
+        src.stop();
+        waiting?.();
+      },
+      synced: () => src.loaded,
+      state: () => src.state,
+      // Until the directory has been read whole once, nothing is applied (the kernel keeps its rules).
+      waitForSync: (timeoutMs: number) =>
+        new Promise<boolean>((resolve) => {
+          if (src.loaded) return resolve(true);
+          const poll = setInterval(() => {
+            if (src.loaded) finish(true);
+          }, 50);
+          const timer = setTimeout(() => finish(src.loaded), timeoutMs);
+          const finish = (v: boolean) => {
+            clearInterval(poll);
+            clearTimeout(timer);
+            waiting = undefined;
+            resolve(v);
+          };
+          waiting = () => finish(false);
+        }),
     };
   }
 

@@ -8,6 +8,10 @@ export interface RunConfig {
   kubeconfig?: string;
   master?: string;
   manifests?: string;
+  /** A manifest file is read once its content has been unchanged this long (a writer may be mid-file before). */
+  manifestsSettleMs: number;
+  /** Where the manifests source keeps the last accepted version of each policy, namespace and node across restarts. */
+  manifestsStateFile?: string;
   nodeName: string;
   syncPeriodMs: number;
   serviceClusterIPRanges: string[];
@@ -48,6 +52,8 @@ export const FLAGS: Record<string, Spec> = {
   kubeconfig: { kind: 'string', help: 'path to a kubeconfig (default: in-cluster config, then ~/.kube/config)' },
   master: { kind: 'string', help: 'Kubernetes API server address (overrides the kubeconfig)' },
   manifests: { kind: 'string', help: 'watch a directory of manifests instead of the API server' },
+  'manifests-settle': { kind: 'duration', help: 'with --manifests: read a file once its content has been unchanged this long (a writer may be mid-file before)', default: '500ms' },
+  'manifests-state-file': { kind: 'string', help: 'with --manifests: keep the last accepted version of each policy, namespace and node here across restarts (default /run/podwall/manifests-<hash of DIR>.json)' },
   'hostname-override': { kind: 'string', help: 'node name (default: $NODE_NAME, else the hostname)' },
   'iptables-sync-period': { kind: 'duration', help: 'period of the full resync that repairs drift', default: '5m0s' },
   'service-cluster-ip-range': { kind: 'strings', help: 'service cluster IP range(s), at most one per family', default: '10.96.0.0/12' },
@@ -166,7 +172,7 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     throw new FlagError('--service-cluster-ip-range: two ranges must be one IPv4 and one IPv6');
   }
   const durations: Record<string, number> = {};
-  for (const d of ['iptables-sync-period', 'cache-sync-timeout']) {
+  for (const d of ['iptables-sync-period', 'cache-sync-timeout', 'manifests-settle']) {
     try {
       durations[d] = parseDuration(get(d)!);
     } catch (e) {
@@ -192,6 +198,7 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   const nodeName = get('hostname-override') || env.NODE_NAME || hostname();
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName)) throw new FlagError(`node name ${JSON.stringify(nodeName)} is not a valid Kubernetes node name (set --hostname-override)`);
   if (raw.has('manifests') && (raw.has('kubeconfig') || raw.has('master'))) throw new FlagError('--manifests cannot be combined with --kubeconfig or --master');
+  for (const f of ['manifests-settle', 'manifests-state-file']) if (raw.has(f) && !raw.has('manifests')) throw new FlagError(`--${f} needs --manifests`);
 
   let logLimit: LogLimit;
   try {
@@ -206,6 +213,7 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     nodeName,
     logLimit,
     syncPeriodMs: durations['iptables-sync-period']!,
+    manifestsSettleMs: durations['manifests-settle']!,
     serviceClusterIPRanges: clusterRanges,
     serviceExternalIPRanges: list('service-external-ip-range').map((r) => validRange('service-external-ip-range', r, enabled)),
     loadBalancerIPRanges: list('loadbalancer-ip-range').map((r) => validRange('loadbalancer-ip-range', r, enabled)),
@@ -228,6 +236,7 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     ['master', 'master'],
     ['manifests', 'manifests'],
     ['statusFile', 'status-file'],
+    ['manifestsStateFile', 'manifests-state-file'],
   ] as const) {
     const v = raw.get(f)?.[0];
     if (v !== undefined) cfg[k] = v;

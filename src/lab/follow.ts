@@ -427,7 +427,7 @@ export async function runFollower(name: string, out: (line: string) => void = (l
     });
     return chain;
   };
-  const source = new ManifestSource(dir, store, (r) => void sync(r.digest), 500);
+  const source = new ManifestSource(dir, store, (r) => void sync(r.digest), { pollMs: 500 });
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((r) => (resolveDone = r));
   const watchdog = setInterval(() => {

@@ -119,7 +119,7 @@ export class Selection {
     const k = JSON.stringify(sel);
     let hit = this.nsCache.get(k);
     if (!hit) {
-      hit = this.namespaceNames().filter((ns) => selectorMatches(sel, this.store.namespaceLabels(ns)));
+      hit = this.namespaceNames().filter((ns) => selectorMatches(sel, this.store.namespaceLabels(ns)) && this.store.namespaceSelectable(ns));
       this.nsCache.set(k, hit);
     }
     return hit;

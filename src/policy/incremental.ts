@@ -164,7 +164,7 @@ export class IncrementalCompiler {
 
   private peerMatches(peer: PodPeer, pod: Pod): boolean {
     if (!isActionablePod(pod)) return false;
-    const nsOk = peer.namespaceSelector ? selectorMatches(peer.namespaceSelector, this.store.namespaceLabels(pod.namespace)) : pod.namespace === peer.policyNamespace;
+    const nsOk = peer.namespaceSelector ? this.store.namespaceSelectable(pod.namespace) && selectorMatches(peer.namespaceSelector, this.store.namespaceLabels(pod.namespace)) : pod.namespace === peer.policyNamespace;
     return nsOk && (!peer.podSelector || selectorMatches(peer.podSelector, pod.labels));
   }
 

@@ -22,6 +22,13 @@ test.serial('no denied connection gets through while the manifests directory is 
     await h!.applied();
   });
 
+  await h.fault('file truncated inside a rule (parses, invalid, later documents gone)', async () => {
+    h!.write('policies.yaml', good.slice(0, good.indexOf('namespaceSelector') + 12));
+    await h!.applied();
+    h!.write('policies.yaml', good);
+    await h!.applied();
+  });
+
   await h.fault('agent restarted (SIGKILL)', async () => {
     await h!.restartAgent('node-1');
     await h!.applied();

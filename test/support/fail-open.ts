@@ -171,7 +171,7 @@ export class FailOpenHarness {
     writeSync(log, `--- start ${new Date().toISOString()}\n`);
     const args = [
       'netns', 'exec', ns, ...wrap, process.execPath, '--enable-source-maps', BIN, 'run',
-      '--manifests', this.dir, '--hostname-override', node, '--status-file', statusFile,
+      '--manifests', this.dir, '--manifests-state-file', join(this.work, `accepted-${node}.json`), '--hostname-override', node, '--status-file', statusFile,
       '--health-port', '0', '--iptables-sync-period', '1m', '--iptables-backend', 'nft', '--log-level', 'info',
       ...(this.opts.agentFlags ?? []),
     ];

@@ -97,7 +97,8 @@ kind: Pod
 apiVersion: v1
 metadata: {name: "evil\\"name", namespace: x}
 ---
-: : not yaml [
+kind: Pod
+metadata: {name: [
 `,
   );
   const m = run('matrix', '-f', f, '--ports', '80');

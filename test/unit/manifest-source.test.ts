@@ -22,7 +22,7 @@ test('follows the directory: adds, changes, keeps the last good objects of a bro
   writeFileSync(join(dir, 'a.yaml'), np('deny'));
   const store = new ClusterStore();
   const reports: string[] = [];
-  const src = new ManifestSource(dir, store, (r) => reports.push(r.digest), 50);
+  const src = new ManifestSource(dir, store, (r) => reports.push(r.digest), { pollMs: 50, settleMs: 0 });
   const first = await src.start();
   t.is(first.digest, await digestDir(dir));
   t.true(store.policies.has('x/deny'));

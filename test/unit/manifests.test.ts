@@ -43,7 +43,7 @@ items:
     - apiVersion: apps/v1
       kind: ReplicaSet
       name: web-7d4b9c
-      uid: 1
+      uid: 7c1f5e2a-0000-4000-8000-000000000001
   spec:
     containers:
     - image: nginx
@@ -156,7 +156,7 @@ test('malformed JSON and a missing file are findings', async (t) => {
 
 test('duplicate keys in YAML are an error, not a silent overwrite', (t) => {
   const r = parseManifestText('kind: Namespace\nmetadata: {name: a}\nmetadata: {name: b}\n', 'dup.yaml');
-  t.is(r.findings[0]?.code, 'invalid-yaml');
+  t.is(r.findings[0]?.code, 'duplicate-key');
 });
 
 const bad: [string, Record<string, unknown>, string, string][] = [
