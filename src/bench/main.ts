@@ -1,4 +1,5 @@
 // `npm run bench -- [--profile S|M|L|XL] [--json] [--events N] [--seed N] [--kube-router-events N]`
+// (`npm run bench -- load --help`: loading large manifests, see load.ts)
 // Inside network namespaces it creates (never the host's tables): podwall's cold start (compile,
 // render, diff, kernel apply), its per-event convergence for every event kind, the kernel floor of
 // its own payloads, and the same cluster in kube-router's full-sync layout, side by side.
@@ -257,6 +258,11 @@ function table(r: Record<string, unknown>): string {
 }
 
 async function main(): Promise<number> {
+  // `bench load ...`: loading large manifests (lint, the agent's manifests source); no kernel, no root.
+  if (process.argv[2] === 'load') {
+    const { loadCommand } = await import('./load.js');
+    return loadCommand(process.argv.slice(3));
+  }
   let args: Args;
   try {
     args = parseArgs(process.argv.slice(2));
