@@ -130,7 +130,7 @@ test('--namespace, --from and --to narrow rows and columns', (t) => {
 
 test('an input with nothing to analyse says so in one line', (t) => {
   const f = join(dir, 'nothing.yaml');
-  writeFileSync(f, 'apiVersion: v1\nkind: Pod\nmetadata: {name: waiting, namespace: a}\nspec: {containers: [{name: c}]}\nstatus: {phase: Pending}\n');
+  writeFileSync(f, 'apiVersion: v1\nkind: Pod\nmetadata: {name: waiting, namespace: a}\nspec: {containers: [{name: c, image: app}]}\nstatus: {phase: Pending}\n');
   const r = run('matrix', '-f', f, '--ports', '80');
   t.is(r.code, 2);
   t.regex(r.err, /note: left out 1 object, Pending without an IP: a\/waiting/);
