@@ -47,6 +47,7 @@ export interface SourceState {
 export interface LoadReport {
   /** Digest of the contents this load's store reflects (`digestDir` of the directory once every file is read). */
   digest: string;
+  /** Errors of every file (each load: a rejected object stays rejected until fixed), warnings of the files read this time. */
   findings: Finding[];
   /** Store changes made by this load. */
   changed: number;
@@ -70,12 +71,12 @@ const EXTENSIONS = /\.(ya?ml|json)$/i;
 
 class Unavailable extends Error {}
 
-/** Lists the manifest files (sorted, recursive, hidden entries skipped) and the folders of DIR; throws Unavailable when any cannot be read. */
-async function walkDir(dir: string): Promise<{ files: string[]; dirs: string[] }> {
+/** Lists the manifest files (sorted, recursive, hidden entries skipped) and the folders of DIR (path → inode); throws Unavailable when any cannot be read. */
+async function walkDir(dir: string): Promise<{ files: string[]; dirs: Map<string, number> }> {
   const files: string[] = [];
-  const dirs: string[] = [];
-  async function walk(d: string): Promise<void> {
-    dirs.push(d);
+  const dirs = new Map<string, number>();
+  async function walk(d: string, ino: number): Promise<void> {
+    dirs.set(d, ino);
     let entries: string[];
     try {
       entries = (await readdir(d)).sort();
@@ -87,11 +88,11 @@ async function walkDir(dir: string): Promise<{ files: string[]; dirs: string[] }
       if (e.startsWith('.')) continue;
       const child = join(d, e);
       const st = await stat(child).catch(() => undefined);
-      if (st?.isDirectory()) await walk(child);
+      if (st?.isDirectory()) await walk(child, st.ino);
       else if (EXTENSIONS.test(e)) files.push(child);
     }
   }
-  await walk(dir);
+  await walk(dir, (await stat(dir).catch(() => undefined))?.ino ?? -1);
   return { files, dirs };
 }
 
@@ -136,7 +137,8 @@ export class ManifestSource {
   private readonly cache = new Map<string, CachedFile>();
   /** When a file's current signature was first seen (for clocks that disagree with the file's times). */
   private readonly firstSeen = new Map<string, { sig: string; at: number }>();
-  private readonly watchers = new Map<string, FSWatcher>();
+  /** One watcher per folder, with the inode it watches (a folder replaced by rename needs a new one). */
+  private readonly watchers = new Map<string, { w: FSWatcher; ino: number }>();
   private poll: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -176,7 +178,7 @@ export class ManifestSource {
 
   stop(): void {
     this.stopped = true;
-    for (const w of this.watchers.values()) w.close();
+    for (const { w } of this.watchers.values()) w.close();
     this.watchers.clear();
     if (this.poll) clearInterval(this.poll);
     if (this.timer) clearTimeout(this.timer);
@@ -200,8 +202,8 @@ export class ManifestSource {
   private async check(): Promise<void> {
     if (this.loading || this.stopped) return;
     try {
-      const { files } = await walkDir(this.dir);
-      const sigs: string[] = [];
+      const { files, dirs } = await walkDir(this.dir);
+      const sigs: string[] = [...dirs].map(([d, ino]) => `${d}\0${ino}`);
       for (const f of files) {
         const st = await stat(f).catch(() => undefined);
         sigs.push(`${f}\0${st ? signature(st) : '-'}`);
@@ -213,24 +215,23 @@ export class ManifestSource {
     }
   }
 
-  private watchDirs(dirs: readonly string[]): void {
-    const want = new Set(dirs);
-    for (const [d, w] of this.watchers) {
-      if (!want.has(d)) {
+  private watchDirs(dirs: ReadonlyMap<string, number>): void {
+    for (const [d, { w, ino }] of this.watchers) {
+      if (dirs.get(d) !== ino) {
         w.close();
         this.watchers.delete(d);
       }
     }
-    for (const d of dirs) {
+    for (const [d, ino] of dirs) {
       if (this.watchers.has(d)) continue;
       try {
         const w = watch(d, () => this.schedule());
         w.on('error', () => {
           w.close();
-          this.watchers.delete(d);
+          if (this.watchers.get(d)?.w === w) this.watchers.delete(d);
           this.schedule();
         });
-        this.watchers.set(d, w);
+        this.watchers.set(d, { w, ino });
       } catch {
         // Cannot watch (gone again, or out of inotify watches): the poll still sees every change.
       }
@@ -292,12 +293,12 @@ export class ManifestSource {
 
   private async loadOnce(): Promise<LoadReport> {
     delete this.state.lastFailure;
-    let listing: { files: string[]; dirs: string[] };
+    let listing: { files: string[]; dirs: Map<string, number> };
     try {
       listing = await walkDir(this.dir);
     } catch (e) {
       if (!(e instanceof Unavailable)) throw e;
-      this.watchDirs([]);
+      this.watchDirs(new Map());
       return this.unavailable(e.message);
     }
     this.watchDirs(listing.dirs);
@@ -305,7 +306,9 @@ export class ManifestSource {
     const reads: FileRead[] = [];
     const used: { file: string; hash: string }[] = [];
     const settling: string[] = [];
-    const sigs: string[] = [];
+    const sigs: string[] = [...listing.dirs].map(([d, ino]) => `${d}\0${ino}`);
+    /** Files read (again) in this load: their warnings are reported; errors are reported every load. */
+    const fresh = new Set<FileRead>();
     let nextSettle = Infinity;
     for (const file of listing.files) {
       const st = await stat(file).catch(() => undefined);
@@ -366,6 +369,7 @@ export class ManifestSource {
       const read = await readManifestText(text, file, { inFolder: true });
       const hash = sha256(buf);
       this.cache.set(file, { sig, hash, read });
+      fresh.add(read);
       this.firstSeen.delete(file);
       reads.push(read);
       used.push({ file, hash });
@@ -386,8 +390,9 @@ export class ManifestSource {
 
     const findings: Finding[] = [];
     for (const r of reads) {
-      findings.push(...r.findings);
-      for (const d of r.defs) findings.push(...d.findings);
+      const all = fresh.has(r);
+      for (const f of r.findings) if (all || f.severity === 'error') findings.push(f);
+      for (const d of r.defs) for (const f of d.findings) if (all || f.severity === 'error') findings.push(f);
     }
     findings.push(...decided.findings);
     if (notSaved) findings.push({ severity: 'warning', code: 'state-not-saved', file: this.opts.stateFile!, message: `cannot save the last accepted objects (${notSaved}): after a restart, an invalid object would have no last accepted version` });

@@ -432,7 +432,10 @@ function readNetworkPolicy(ctx: Ctx, o: Json): NetworkPolicy | undefined {
   const namespace = readNamespaceOf(ctx, meta);
   if (!name || !namespace) return undefined;
   const policyErrorsBefore = ctx.findings.length;
-  const spec = o.spec;
+  // API defaulting: a missing or null spec is an empty one — podSelector {} (every pod of the
+  // namespace) and policyTypes [Ingress]: it denies all ingress there.
+  const spec = o.spec === undefined || o.spec === null ? {} : o.spec;
+  if (o.spec === undefined || o.spec === null) ctx.warn('empty-spec', 'spec', `is ${o.spec === null ? 'null' : 'missing'}: the API server defaults it to podSelector {} and policyTypes [Ingress], which denies all ingress to every pod of namespace ${namespace}`);
   const policy: NetworkPolicy = {
     kind: 'NetworkPolicy',
     namespace,
@@ -447,12 +450,13 @@ function readNetworkPolicy(ctx: Ctx, o: Json): NetworkPolicy | undefined {
   if (enforcement !== undefined) policy.enforcement = enforcement;
   const policyProblems: string[] = [];
   if (!isObj(spec)) {
-    ctx.error('missing-field', 'spec', 'spec is required');
-    policyProblems.push('spec is missing');
+    ctx.error('invalid-spec', 'spec', `must be a mapping, not ${show(spec)}`);
+    policyProblems.push('spec is not a mapping');
   } else {
     checkKnown(ctx, spec, ['podSelector', 'policyTypes', 'ingress', 'egress'], 'spec');
-    if (spec.podSelector === undefined) {
-      ctx.error('missing-field', 'spec.podSelector', 'podSelector is required (use {} to select every pod of the namespace)');
+    if (spec.podSelector === undefined || spec.podSelector === null) {
+      // API defaulting: the empty selector.
+      if (o.spec !== undefined && o.spec !== null) ctx.warn('empty-pod-selector', 'spec.podSelector', `is ${spec.podSelector === null ? 'null' : 'missing'}: the API server reads it as {}, every pod of namespace ${namespace} (write {} to say so)`);
     } else {
       const sel = readSelector(ctx, spec.podSelector, 'spec.podSelector');
       if (sel) policy.podSelector = sel;

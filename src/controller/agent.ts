@@ -171,8 +171,9 @@ export class Agent<D> {
         if (!r.complete) return;
         loads.push({ digest: r.digest, version: this.store.version });
         if (loads.length > 100) loads.splice(0, loads.length - 100);
-        // A load that changed nothing still means "this content is applied" once the kernel is current.
-        if (r.changed === 0 && this.reconciler && this.reconciler.status.appliedVersion >= this.store.version) {
+        // The kernel may already reflect this load (a load that changed nothing, or a reconcile that
+        // finished while the load was still saving its state): then this content is applied now.
+        if (this.reconciler && this.reconciler.status.appliedVersion >= this.store.version) {
           this.appliedDigest = r.digest;
           void this.writeStatus();
         }

@@ -24,10 +24,13 @@
 // `fault(name, fn, { allowedDenied: true })` marks a window in which the manifests themselves deny the
 // allowed pairs for a while (their allowed probes are then not judged). Inside a fault, use
 // `h.write(file, objects | text)` / `h.writeSlowly` / `h.remove(file)` on the manifests directory,
-// `h.sh(node, cmd)` in a node's namespace, `h.restartAgent(node)`, `h.applied()` (every agent
-// applied the directory's current contents), `h.status(node)` (its /status JSON, via the status
-// file), `h.log(node)` (its log). Waits are on conditions, never on sleeps, except where a fault is
-// about time itself (a writer pausing mid-file).
+// `h.sh(node, cmd)` in a node's namespace, `h.restartAgent(node, wrap?)`, `h.applied()` (every
+// agent applied the directory's current contents), `h.waitStatus(what, pred)`, `h.status(node)` (its
+// /status JSON, via the status file), `h.log(node)` (its log). Waits are on conditions, never on
+// sleeps, except where a fault is about time itself (a writer pausing mid-file). A fault that throws
+// names itself and prints each agent's status and last log lines. Negative control:
+// PODWALL_FAILOPEN_AGENT_FLAGS adds flags to every agent (`--manifests-settle 0` lets the half-written
+// file through).
 import type { ExecutionContext } from 'ava';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
@@ -135,7 +138,7 @@ export class FailOpenHarness {
     mkdirSync(dir);
     cpSync(join(labInput, 'cluster.yaml'), join(dir, 'cluster.yaml'));
     writeFileSync(join(dir, 'policies.yaml'), yamlOf(basePolicies()));
-    const h = new FailOpenHarness(lab, dir, work, st.state, opts);
+    const h = new FailOpenHarness(lab, dir, work, st.state, { ...opts, agentFlags: [...(opts.agentFlags ?? []), ...(process.env.PODWALL_FAILOPEN_AGENT_FLAGS ?? '').split(' ').filter(Boolean)] });
     for (const n of st.state.nodes) h.startAgent(n.name);
     await h.applied();
     t.log(`fail-open harness: lab ${lab}, ${st.state.nodes.length} agents, manifests in ${dir}`);
@@ -212,7 +215,7 @@ export class FailOpenHarness {
   }
 
   /** The agent's /status (as written to its status file), or undefined while it has none. */
-  status(node: string): Record<string, unknown> & { appliedVersion?: number; manifestsDigest?: string; lastError?: string } {
+  status(node: string): Record<string, unknown> & { appliedVersion?: number; manifestsDigest?: string; lastError?: string; source?: { available: boolean; reason?: string; errors: number; rejected: string[]; firstErrors: string[] } } {
     try {
       return JSON.parse(readFileSync(this.agent(node).statusFile, 'utf8'));
     } catch {
@@ -226,6 +229,21 @@ export class FailOpenHarness {
     } catch {
       return '';
     }
+  }
+
+  /** Waits until the /status of every agent (or of `nodes`) satisfies `pred`. */
+  async waitStatus(what: string, pred: (status: ReturnType<FailOpenHarness['status']>) => boolean, nodes = [...this.agents.keys()], ms = 30_000): Promise<void> {
+    await until(
+      what,
+      () => {
+        for (const n of nodes) {
+          const a = this.agent(n);
+          if (a.exit) throw new Error(`the agent of ${n} exited (${JSON.stringify(a.exit)}): ${this.log(n).slice(-2000)}`);
+        }
+        return nodes.every((n) => pred(this.status(n)));
+      },
+      ms,
+    );
   }
 
   /** Waits until every agent applied the directory's current contents (its /status digest). */
@@ -256,7 +274,7 @@ export class FailOpenHarness {
   async writeSlowly(file: string, content: Raw[] | string, cutAt: number | string, pauseMs: number): Promise<void> {
     const text = toText(content);
     const at = typeof cutAt === 'number' ? cutAt : text.indexOf(cutAt) + cutAt.length;
-    if (at <= 0 || at >= text.length) throw new Error(`writeSlowly: cut ${JSON.stringify(cutAt)} not inside the text`);
+    if (at < 0 || at >= text.length || (typeof cutAt === 'string' && !text.includes(cutAt))) throw new Error(`writeSlowly: cut ${JSON.stringify(cutAt)} not inside the text`);
     const fd = openSync(join(this.dir, file), 'w');
     try {
       writeSync(fd, text.slice(0, at));
@@ -331,7 +349,13 @@ export class FailOpenHarness {
     this.current = w;
     this.windows.push(w);
     await this.probesRan(2);
-    await fn();
+    try {
+      await fn();
+    } catch (e) {
+      // Say which fault, and what the agents said, so a failure can be read from the test output.
+      const agents = [...this.agents.values()].map((a) => `${a.node}: status ${JSON.stringify(this.status(a.node))}\n${this.log(a.node).split('\n').slice(-15).join('\n')}`);
+      throw new Error(`fault ${JSON.stringify(name)}: ${(e as Error).message}\n${agents.join('\n')}`);
+    }
     await this.probesRan(5);
     w.ms = Math.round(performance.now() - started);
     this.current = this.newWindow(`after ${name}`);
