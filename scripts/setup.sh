@@ -9,6 +9,8 @@ command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 command -v ipset >/dev/null 2>&1 || missing+=(ipset)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
+# podwall drops reads NFLOG group 100 through tcpdump's nflog: interface.
+command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

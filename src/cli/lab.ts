@@ -6,9 +6,13 @@ import { declaredPorts, type MatrixJson } from '../sim/matrix.js';
 import { matrixTable } from '../report/table.js';
 import { matrixHtml } from '../report/html.js';
 import { labDown, labProbe, labUp, listLabs, LabError } from '../lab/lab.js';
+import { requireRoot } from '../lab/topology.js';
 import { readState, DEFAULT_LAB_NAME } from '../lab/state.js';
 import { outputFormat, portsOption } from './matrix.js';
 import { UserError, writeOut } from './common.js';
+import { runDrops, type DropsCliOptions } from './drops.js';
+import { ClusterStore } from '../cluster/store.js';
+import { ManifestSource } from '../cluster/manifest-source.js';
 import type { ProbePort } from '../policy/ports.js';
 
 const progress = (s: string) => process.stderr.write(`${s}\n`);
@@ -92,6 +96,31 @@ export function register(program: Command): void {
       } finally {
         await labDown(o.name).catch(() => {});
       }
+    });
+  lab
+    .command('drops')
+    .description('stream the lab\'s denied connections (every node), each with the policy and rule behind it; --audit: what audited policies would deny')
+    .option('--name <name>', 'lab name', DEFAULT_LAB_NAME)
+    .option('--namespace <ns>', 'only connections from or to this namespace')
+    .option('--pod <ns/name>', 'only connections from or to this pod')
+    .option('--policy <ns/name>', 'only denials this policy takes part in')
+    .option('--audit', 'show what audited policies would deny (the connections were let through) instead of denials')
+    .option('-o, --output <format>', 'text | json (one object per line)', 'text')
+    .option('-c, --count <n>', 'stop after n entries')
+    .option('--counters-interval <duration>', 'how often the kernel counters are read to report entries the rate limit suppressed (0: never)', '5s')
+    .action(async (o: DropsCliOptions & { name: string }) => {
+      await wrap(async () => requireRoot('podwall lab drops'));
+      const st = readState(o.name);
+      if (!st.ok) throw new UserError(`lab ${JSON.stringify(o.name)} not found: ${st.error}`);
+      const dir = st.state.inputDir;
+      if (!dir) throw new UserError(`lab ${JSON.stringify(o.name)} was not built from a directory`);
+      // The lab's agents read DIR: so does the join, following it as it changes.
+      await runDrops(o, st.state.nodes.map((n) => ({ node: n.name, netns: n.ns })), async () => {
+        const store = new ClusterStore();
+        const src = new ManifestSource(dir, store);
+        await src.start();
+        return { store, stop: async () => src.stop() };
+      });
     });
   lab
     .command('follow', { hidden: true })

@@ -14,6 +14,8 @@ import { startEndpoints, type Endpoints } from './health.js';
 import type { RunConfig } from './flags.js';
 import type { Family } from '../cluster/model.js';
 import type { Plan } from '../policy/plan.js';
+import type { LogCounter } from '../dataplane/counters.js';
+import { DenialCounters } from './denials.js';
 
 export const VERSION = '0.1.0';
 
@@ -30,7 +32,7 @@ export interface Source {
 }
 
 export interface AgentDeps<D> {
-  createDataplane(families: Family[]): Promise<DataplanePort<D> & { cleanup(): Promise<void>; backend?: string }>;
+  createDataplane(families: Family[]): Promise<DataplanePort<D> & { cleanup(): Promise<void>; backend?: string; logCounters?(): Promise<LogCounter[]> }>;
   render(plan: Plan, family: Family): D;
   createInformerSource?(store: ClusterStore, metrics: Metrics): Source;
 }
@@ -108,17 +110,28 @@ export class Agent<D> {
     const dataplane = await this.deps.createDataplane(families);
     this.metrics.buildInfo.set({ version: VERSION, node: cfg.nodeName, backend: dataplane.backend ?? 'unknown' }, 1);
     const compiler = new IncrementalCompiler(this.store, cfg.nodeName);
+    let lastPlan: Plan | undefined;
+    let baselined = false;
+    // Denial metrics from the kernel's counters, read when Prometheus scrapes.
+    const denials = dataplane.logCounters ? new DenialCounters(this.metrics, () => dataplane.logCounters!(), () => lastPlan) : undefined;
+    if (denials) this.metrics.collectDenials = () => denials.refresh();
     this.reconciler = new Reconciler<D>({
       store: this.store,
       node: cfg.nodeName,
       render: (plan) => families.map((f) => this.deps.render(plan, f)),
-      compile: () => compiler.build(),
+      compile: () => (lastPlan = compiler.build()),
       dataplane,
       metrics: this.metrics,
       logger,
       syncPeriodMs: cfg.syncPeriodMs,
       eventsEnabled: false,
       onApplied: (st) => {
+        // The first reading after the first sync is the baseline: what the kernel counted before
+        // this process (an earlier agent) is not reported again.
+        if (denials && !baselined) {
+          baselined = true;
+          void denials.refresh();
+        }
         const loads = this.source?.loads;
         if (loads) {
           const hit = loads.filter((l) => l.version <= st.appliedVersion).at(-1);

