@@ -14,8 +14,9 @@
 //     address: an IPVS address answers on every other port with the node's own sockets.
 // Node ports are exempted on the node's own (LOCAL) addresses only for the node ports Services
 // really have inside --service-node-port-range.
+import { LRUCache } from 'lru-cache';
 import type { Protocol } from './model.js';
-import { cidrContainsIP, mustCIDR, parseIP, type Cidr } from '../net/ip.js';
+import { cidrContainsIP, mustCIDR, parseIP, prefixMask, type Cidr } from '../net/ip.js';
 
 export interface ServiceRanges {
   /** --service-cluster-ip-range (canonical CIDRs, any family). */
@@ -81,7 +82,13 @@ export const RANGE_FLAG: Record<AddressKind, string> = {
   loadBalancerIP: '--loadbalancer-ip-range',
 };
 
-const ip = (s: string) => parseIP(s);
+/** Service addresses parsed once (every node add or Service change re-judges all of them). */
+const parsed = new LRUCache<string, { ip: ReturnType<typeof parseIP> }>({ max: 200_000 });
+const ip = (s: string) => {
+  let hit = parsed.get(s);
+  if (!hit) parsed.set(s, (hit = { ip: parseIP(s) }));
+  return hit.ip;
+};
 
 /** Everything about exemptions for these Services, nodes and ranges. */
 export function serviceExemptions(services: readonly ServiceAddresses[], nodes: readonly NodeAddresses[], ranges: ServiceRanges): ServiceExemptions {
@@ -92,7 +99,26 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
   };
   const nodeAddr = new Map<string, string>();
   for (const n of nodes) for (const a of n.addresses) if (!nodeAddr.has(a)) nodeAddr.set(a, n.name);
-  const podCIDRs = nodes.flatMap((n) => n.podCIDRs.map((c) => ({ cidr: mustCIDR(c), node: n.name })));
+  // Pod CIDRs by family and prefix length, then network address: a lookup per distinct prefix length
+  // instead of a scan of every node's CIDRs per Service address (50,000 addresses × 2,000 nodes at L).
+  const podCIDRs = new Map<string, { family: Cidr['family']; prefix: number; byAddr: Map<bigint, string> }>();
+  for (const n of nodes) {
+    for (const c of n.podCIDRs) {
+      const cidr = mustCIDR(c);
+      const k = `${cidr.family}/${cidr.prefix}`;
+      let g = podCIDRs.get(k);
+      if (!g) podCIDRs.set(k, (g = { family: cidr.family, prefix: cidr.prefix, byAddr: new Map() }));
+      if (!g.byAddr.has(cidr.addr)) g.byAddr.set(cidr.addr, n.name);
+    }
+  }
+  const podCIDRNode = (a: { family: Cidr['family']; value: bigint }): string | undefined => {
+    for (const g of podCIDRs.values()) {
+      if (g.family !== a.family) continue;
+      const node = g.byAddr.get(a.value & prefixMask(g.family, g.prefix));
+      if (node !== undefined) return node;
+    }
+    return undefined;
+  };
   const seen = new Set<string>();
   const addressPorts: ServiceExemptions['addressPorts'] = [];
   const refused: RefusedAddress[] = [];
@@ -108,8 +134,8 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
         const base = { service: s.key, kind, index, ip: text };
         const node = nodeAddr.get(text);
         if (node !== undefined) return void refused.push({ ...base, reason: 'node-address', node });
-        const cidr = podCIDRs.find((c) => cidrContainsIP(c.cidr, a));
-        if (cidr) return void refused.push({ ...base, reason: 'pod-cidr', node: cidr.node });
+        const podNode = podCIDRNode(a);
+        if (podNode !== undefined) return void refused.push({ ...base, reason: 'pod-cidr', node: podNode });
         if (!rangeCidrs[kind].some((r) => cidrContainsIP(r, a))) return void refused.push({ ...base, reason: 'outside-range' });
         for (const p of s.ports) {
           const k = `${text},${p.protocol}:${p.port}`;
