@@ -54,7 +54,7 @@ export class NodeNetns {
     const gateway = formatIP('ipv4', c.cidr.addr + 1n);
     const node = new NodeNetns(id, ns, podCIDR, gateway, c.cidr.prefix);
     try {
-      await run('ip', ['netns', 'add', ns], { timeoutMs: 10_000 });
+      await run('ip', ['netns', 'add', ns], { timeoutMs: 30_000 });
     } catch (e) {
       throw new NodeNetnsError(`cannot create network namespace ${ns}: ${oneLine(e)}`);
     }
@@ -82,7 +82,7 @@ export class NodeNetns {
     const i = this.nextPod++;
     const pod: PodNetns = { ns: `pwdp-${this.id}-p${i}`, ip, veth: `vp${i}` };
     try {
-      await run('ip', ['netns', 'add', pod.ns], { timeoutMs: 10_000 });
+      await run('ip', ['netns', 'add', pod.ns], { timeoutMs: 30_000 });
       this.pods.set(ip, pod);
       await ipBatch(
         [
@@ -112,7 +112,7 @@ export class NodeNetns {
     const pod = this.pods.get(ip);
     if (!pod) return;
     this.pods.delete(ip);
-    await run('ip', ['netns', 'del', pod.ns], { allowFail: true, timeoutMs: 10_000 });
+    await run('ip', ['netns', 'del', pod.ns], { allowFail: true, timeoutMs: 30_000 });
   }
 
   /** Removes every namespace this node made (idempotent). */
@@ -120,7 +120,7 @@ export class NodeNetns {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const ip of [...this.pods.keys()]) await this.removePod(ip);
-    await run('ip', ['netns', 'del', this.ns], { allowFail: true, timeoutMs: 10_000 });
+    await run('ip', ['netns', 'del', this.ns], { allowFail: true, timeoutMs: 30_000 });
   }
 
   /** The same, synchronously usable from a signal handler: the namespace names to delete. */

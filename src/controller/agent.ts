@@ -9,6 +9,8 @@ import { defaultStateFile, ManifestSource, type SourceState } from '../cluster/m
 import { formatFinding } from '../cluster/findings.js';
 import { IncrementalCompiler } from '../policy/incremental.js';
 import { Reconciler, type DataplanePort } from './reconciler.js';
+import { ConntrackCutter } from '../dataplane/conntrack.js';
+import { cutDenied } from './strict.js';
 import { Metrics } from './metrics.js';
 import { startEndpoints, type Endpoints } from './health.js';
 import type { RunConfig } from './flags.js';
@@ -35,6 +37,8 @@ export interface AgentDeps<D> {
   createDataplane(families: Family[]): Promise<DataplanePort<D> & { cleanup(): Promise<void>; backend?: string; logCounters?(): Promise<LogCounter[]> }>;
   render(plan: Plan, family: Family): D;
   createInformerSource?(store: ClusterStore, metrics: Metrics): Source;
+  /** --netpol-strict's conntrack access (tests inject one; default: the conntrack tool). */
+  createConntrackCutter?(): ConntrackCutter;
 }
 
 export interface AgentStatus {
@@ -115,6 +119,8 @@ export class Agent<D> {
     // Denial metrics from the kernel's counters, read when Prometheus scrapes.
     const denials = dataplane.logCounters ? new DenialCounters(this.metrics, () => dataplane.logCounters!(), () => lastPlan) : undefined;
     if (denials) this.metrics.collectDenials = () => denials.refresh();
+    const cutter = cfg.strict ? (this.deps.createConntrackCutter?.() ?? new ConntrackCutter(logger)) : undefined;
+    if (cfg.strict) logger.info({}, '--netpol-strict: established connections a change denies are removed from conntrack');
     this.reconciler = new Reconciler<D>({
       store: this.store,
       node: cfg.nodeName,
@@ -125,6 +131,7 @@ export class Agent<D> {
       logger,
       syncPeriodMs: cfg.syncPeriodMs,
       eventsEnabled: false,
+      ...(cfg.strict ? { afterChange: async (plan: Plan) => void (await cutDenied(cutter!, plan, families)) } : {}),
       onApplied: (st) => {
         // The first reading after the first sync is the baseline: what the kernel counted before
         // this process (an earlier agent) is not reported again.

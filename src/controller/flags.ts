@@ -33,6 +33,8 @@ export interface RunConfig {
   statusFile?: string;
   /** Rate limit of the NFLOG rules (per pod and direction). */
   logLimit: LogLimit;
+  /** --netpol-strict: cut established connections a change denies (conntrack). */
+  strict: boolean;
 }
 
 export class FlagError extends Error {}
@@ -63,6 +65,7 @@ export const FLAGS: Record<string, Spec> = {
   'enable-ipv4': { kind: 'bool', help: 'enforce IPv4', default: 'true' },
   'enable-ipv6': { kind: 'bool', help: 'enforce IPv6', default: 'false' },
   'netpol-default-deny': { kind: 'bool', help: 'deny traffic of local pods until their policies are programmed (podwall always does for pods it knows)', default: 'false' },
+  'netpol-strict': { kind: 'bool', help: 'when a change removes access, remove the established connections the new rules deny from conntrack (needs the conntrack tool)', default: 'false' },
   'metrics-port': { kind: 'port', help: 'Prometheus metrics port (0 disables)', default: '0' },
   'metrics-path': { kind: 'string', help: 'Prometheus metrics path', default: '/metrics' },
   'metrics-addr': { kind: 'string', help: 'Prometheus metrics listen address', default: '' },
@@ -221,6 +224,7 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     enableIPv4,
     enableIPv6,
     defaultDeny: bool('netpol-default-deny'),
+    strict: bool('netpol-strict'),
     metricsPort: port('metrics-port'),
     metricsPath,
     metricsAddr: get('metrics-addr')!,

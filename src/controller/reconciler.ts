@@ -42,6 +42,11 @@ export interface ReconcilerOptions<D> {
   backoff?: { initialMs: number; maxMs: number };
   /** Called after every successful apply. */
   onApplied?: (s: ReconcileStatus) => void;
+  /**
+   * Called after an apply that changed something, with the Plan now enforced (strict mode cuts the
+   * established connections it denies). Awaited; a failure is logged, never fails the reconcile.
+   */
+  afterChange?: (plan: Plan) => Promise<void>;
 }
 
 export interface ReconcileStatus {
@@ -184,6 +189,9 @@ export class Reconciler<D> {
         out.ipsetLines + out.iptablesLines === 0 ? 'in sync, nothing to write' : 'applied',
       );
       this.o.onApplied?.(this.status);
+      if (this.o.afterChange && out.ipsetLines + out.iptablesLines > 0) {
+        await this.o.afterChange(plan).catch((e: Error) => logger.warn({ err: e.message }, 'after-change step failed; the rules are applied'));
+      }
       const ready = this.waiters.filter((w) => w.version <= version);
       this.waiters = this.waiters.filter((w) => w.version > version);
       for (const w of ready) w.resolve();
