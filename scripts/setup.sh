@@ -11,6 +11,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
 # podwall drops reads NFLOG group 100 through tcpdump's nflog: interface.
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+# The HTML report's browser test drives Debian's chromium (puppeteer-core downloads no browser).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

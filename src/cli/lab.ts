@@ -36,7 +36,7 @@ async function portsFor(name: string, text: string | undefined): Promise<ProbePo
 
 function print(m: MatrixJson, format: string): void {
   if (format === 'json') writeOut(JSON.stringify(m, null, 2));
-  else if (format === 'html') writeOut(matrixHtml({ json: m }, 'podwall lab: measured reachability'));
+  else if (format === 'html') writeOut(matrixHtml(m, 'podwall lab: measured reachability'));
   else writeOut(matrixTable(m, { color: process.stdout.isTTY === true }));
 }
 

@@ -10,8 +10,9 @@ import { register as trace } from './trace.js';
 import { register as dataplane } from './dataplane.js';
 import { register as lab } from './lab.js';
 import { register as drops } from './drops.js';
+import { register as diff } from './diff.js';
 
-const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, dataplane, trace, drops, lab, demo];
+const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, diff, dataplane, trace, drops, lab, demo];
 
 export function buildProgram(): Command {
   const program = new Command('podwall')

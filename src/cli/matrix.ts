@@ -103,12 +103,12 @@ export function register(program: Command): void {
         if (work > maxCells * 4) throw new UserError(`counting by namespace would decide ${work.toLocaleString('en-US')} groups of endpoints, over the bound: narrow it with --namespace NS, --from ns/* or --to ns/*`, 2);
         const agg = aggregateByNamespace(view);
         if (format === 'json') writeOut(JSON.stringify(agg, null, 2));
-        else if (format === 'html') writeOut(matrixHtml(view.detailed()));
+        else if (format === 'html') writeOut(matrixHtml(view));
         else writeOut(aggregateTable(agg, { color: process.stdout.isTTY === true }));
         return;
       }
       if (format === 'json') for (const chunk of matrixJsonChunks(view)) process.stdout.write(chunk);
-      else if (format === 'html') writeOut(matrixHtml(view.detailed()));
+      else if (format === 'html') writeOut(matrixHtml(view));
       else writeOut(matrixTable(view.json(), { color: process.stdout.isTTY === true }));
     });
 }

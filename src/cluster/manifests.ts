@@ -305,9 +305,31 @@ export function parseManifestText(text: string, file: string): { docs: { raw: un
   return { docs, findings };
 }
 
+/** Where manifest files come from: the file system by default, or e.g. a git revision (git-source.ts). */
+export interface ManifestReader {
+  /** Expands the paths into manifest files, as listManifestFiles does. */
+  list(paths: readonly string[]): Promise<{ files: string[]; inFolder: Set<string>; findings: Finding[] }>;
+  /** One file's text; throws an error with a `code` when it cannot. */
+  read(file: string): Promise<string>;
+}
+
+export interface LoadOptions extends NormalizeOptions {
+  reader?: ManifestReader;
+}
+
+async function readWith(reader: ManifestReader, file: string, opts: ReadOptions): Promise<FileRead> {
+  let text: string;
+  try {
+    text = await reader.read(file);
+  } catch (e) {
+    return { file, defs: [], unidentified: 1, findings: [{ severity: 'error', code: 'unreadable', file, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` }], skipped: {}, notObjects: 0, documents: 0, empty: false };
+  }
+  return readManifestText(text, file, opts);
+}
+
 /** Loads manifests into a fresh store. Never throws for bad input: problems become findings. */
-export async function loadManifests(paths: readonly string[], opts: NormalizeOptions = {}): Promise<LoadResult> {
-  const listed = await listManifestFiles(paths);
+export async function loadManifests(paths: readonly string[], opts: LoadOptions = {}): Promise<LoadResult> {
+  const listed = opts.reader ? await opts.reader.list(paths) : await listManifestFiles(paths);
   const findings = [...listed.findings];
   if (listed.files.filter((f) => f === STDIN).length > 1) findings.push({ severity: 'error', code: 'stdin-twice', file: STDIN_NAME, message: 'standard input (-f -) can be read only once' });
   const reads: FileRead[] = [];
@@ -319,7 +341,7 @@ export async function loadManifests(paths: readonly string[], opts: NormalizeOpt
     }
     const ro: ReadOptions = { inFolder: listed.inFolder.has(file) };
     if (opts.defaultNamespace) ro.defaultNamespace = opts.defaultNamespace;
-    reads.push(await readManifestFile(file, ro));
+    reads.push(opts.reader ? await readWith(opts.reader, file, ro) : await readManifestFile(file, ro));
   }
   const decided = accept(new Map(), reads);
   const store = new ClusterStore();

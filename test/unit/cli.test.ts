@@ -49,7 +49,8 @@ test('matrix defaults to every declared container port; table and html render', 
   t.regex(table.out, /legend/);
   const html = run('matrix', '-f', cluster, '--ports', '80', '-o', 'html');
   t.regex(html.out, /^<!doctype html>/);
-  t.regex(html.out, /title="y\/a → x\/a 80\/TCP\nDENIED: /);
+  t.regex(html.out, /<script type="application\/json" id="podwall-data">/);
+  t.regex(html.out, /<script type="importmap">/);
 });
 
 test('explain prints the verdict', (t) => {
