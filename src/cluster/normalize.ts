@@ -541,19 +541,19 @@ function readContainerPorts(ctx: Ctx, spec: Json, at = 'spec'): ContainerPort[] 
     const list = spec[group];
     if (list === undefined || list === null) continue;
     if (!Array.isArray(list)) {
-      ctx.error('invalid-containers', `${at}.${group}`, `must be a list of containers, not ${show(list)}`);
+      ctx.error('invalid-type', `${at}.${group}`, `must be a list of containers, not ${show(list)}`);
       ok = false;
       continue;
     }
     list.forEach((c, ci) => {
       if (!isObj(c)) {
-        ctx.error('invalid-containers', `${at}.${group}[${ci}]`, 'must be a container (a mapping with name, image, ports)');
+        ctx.error('invalid-type', `${at}.${group}[${ci}]`, 'must be a container (a mapping with name, image, ports)');
         ok = false;
         return;
       }
       if (c.ports === undefined || c.ports === null) return;
       if (!Array.isArray(c.ports)) {
-        ctx.error('invalid-port', `${at}.${group}[${ci}].ports`, `must be a list of ports, not ${show(c.ports)}`);
+        ctx.error('invalid-type', `${at}.${group}[${ci}].ports`, `must be a list of ports, not ${show(c.ports)}`);
         ok = false;
         return;
       }
@@ -567,8 +567,13 @@ function readContainerPorts(ctx: Ctx, spec: Json, at = 'spec'): ContainerPort[] 
           return;
         }
         const num = p.containerPort;
+        if (num === undefined || num === null) {
+          ctx.error('missing-field', `${f}.containerPort`, 'containerPort is required');
+          ok = false;
+          return;
+        }
         if (typeof num === 'string') {
-          ctx.error('invalid-port', `${f}.containerPort`, `${show(num)} is a string; write the number without quotes`);
+          ctx.error('invalid-type', `${f}.containerPort`, `${show(num)} is a string; write the number without quotes`);
           ok = false;
           return;
         }
@@ -692,7 +697,7 @@ function readWorkload(ctx: Ctx, o: Json): Workload | undefined {
     path.push(step);
     node = parent[step];
     if (!isObj(node)) {
-      ctx.error(node === undefined || node === null ? 'missing-field' : 'invalid-template', path.join('.'), node === undefined || node === null ? `${step} is required (the pod template podwall reads)` : `must be a mapping, not ${show(node)}`);
+      ctx.error(node === undefined || node === null ? 'missing-field' : 'invalid-type', path.join('.'), node === undefined || node === null ? `${step} is required (the pod template podwall reads)` : `must be a mapping, not ${show(node)}`);
       return undefined;
     }
   }
@@ -700,13 +705,13 @@ function readWorkload(ctx: Ctx, o: Json): Workload | undefined {
   const at = path.join('.');
   const tmeta = template.metadata === undefined || template.metadata === null ? {} : template.metadata;
   if (!isObj(tmeta)) {
-    ctx.error('invalid-template', `${at}.metadata`, 'must be a mapping');
+    ctx.error('invalid-type', `${at}.metadata`, 'must be a mapping');
     return undefined;
   }
   const labels = readLabels(ctx, tmeta.labels, `${at}.metadata.labels`);
   const tspec = template.spec;
   if (!isObj(tspec)) {
-    ctx.error(tspec === undefined || tspec === null ? 'missing-field' : 'invalid-template', `${at}.spec`, tspec === undefined || tspec === null ? 'the pod template needs a spec with containers' : `must be a mapping, not ${show(tspec)}`);
+    ctx.error(tspec === undefined || tspec === null ? 'missing-field' : 'invalid-type', `${at}.spec`, tspec === undefined || tspec === null ? 'the pod template needs a spec with containers' : `must be a mapping, not ${show(tspec)}`);
     return undefined;
   }
   if (tspec.containers === undefined || tspec.containers === null) {

@@ -77,10 +77,10 @@ function explained(plan: Plan, from: string, to: string, port: number, protocol:
 const OBJECTS = [
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { team: 'shop' } } },
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ops' } },
-  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop' }, spec: { template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'w', ports: [{ containerPort: 8080, name: 'http' }] }] } } } },
-  { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: 'shop' }, spec: { template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'pg', ports: [{ containerPort: 5432 }] }] } } } },
-  { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'backup', namespace: 'ops' }, spec: { schedule: '@daily', jobTemplate: { spec: { template: { metadata: { labels: { app: 'backup' } }, spec: { containers: [{ name: 'b' }] } } } } } },
-  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'debug', namespace: 'ops', labels: { app: 'debug' } }, spec: { containers: [{ name: 'd' }] }, status: { phase: 'Running', podIP: '192.168.7.7', podIPs: [{ ip: '192.168.7.7' }] } },
+  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'w', image: 'web', ports: [{ containerPort: 8080, name: 'http' }] }] } } } },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'db' } }, serviceName: 'db', template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'pg', image: 'postgres', ports: [{ containerPort: 5432 }] }] } } } },
+  { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'backup', namespace: 'ops' }, spec: { schedule: '@daily', jobTemplate: { spec: { template: { metadata: { labels: { app: 'backup' } }, spec: { restartPolicy: 'Never', containers: [{ name: 'b', image: 'backup' }] } } } } } },
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'debug', namespace: 'ops', labels: { app: 'debug' } }, spec: { containers: [{ name: 'd', image: 'busybox' }] }, status: { phase: 'Running', podIP: '192.168.7.7', podIPs: [{ ip: '192.168.7.7' }] } },
   { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'db', namespace: 'shop' }, spec: { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }, { ipBlock: { cidr: '10.0.0.0/8' } }], ports: [{ port: 5432 }] }] } },
 ];
 
@@ -88,6 +88,8 @@ async function planOf(objects: unknown[]): Promise<Plan> {
   const f = join(dir, `in-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(f, objects.map((o) => stringify(o)).join('---\n'));
   const r = await loadManifests([f]);
+  const errors = r.findings.filter((x) => x.severity === 'error');
+  if (errors.length > 0) throw new Error(`fixture invalid: ${JSON.stringify(errors)}`);
   return compile(r.store, { ipless: true });
 }
 

@@ -79,7 +79,7 @@ test('endpoints added and removed are listed apart; ports are every declared por
   cpSync(shopNew, more, { recursive: true });
   writeFileSync(
     join(more, 'debug.yaml'),
-    'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: debug, namespace: api}\nspec:\n  template:\n    metadata: {labels: {app: debug}}\n    spec: {containers: [{name: d, image: busybox, ports: [{containerPort: 7777}]}]}\n',
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: debug, namespace: api}\nspec:\n  selector: {matchLabels: {app: debug}}\n  template:\n    metadata: {labels: {app: debug}}\n    spec: {containers: [{name: d, image: busybox, ports: [{containerPort: 7777}]}]}\n',
   );
   const d = JSON.parse(run(['diff', '--old', SHOP, '--new', more, '-o', 'json', '--ports', '12345/UDP']).out) as ReachabilityDiff;
   t.deepEqual(d.endpoints, { added: ['api/debug[Deployment]'], removed: [] });
@@ -93,7 +93,7 @@ test('endpoints added and removed are listed apart; ports are every declared por
 
 test('bad usage and unusable input: one line, exit 2', (t) => {
   const bad = join(dir, 'bad.yaml');
-  writeFileSync(bad, 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: a}\nspec: {replicas: 1}\n');
+  writeFileSync(bad, 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: a}\nspec: {replicas: 1, selector: {matchLabels: {app: web}}}\n');
   const cases: [string[], RegExp][] = [
     [['diff'], /nothing to compare/],
     [['diff', '--old', SHOP], /--old and --new both need at least one PATH/],
@@ -101,7 +101,7 @@ test('bad usage and unusable input: one line, exit 2', (t) => {
     [['diff', '--base', 'HEAD'], /--base REF needs -f PATH/],
     [['diff', '--old', SHOP, '--new', SHOP, '--fail-on', 'more'], /--fail-on "more": expected added, removed or any/],
     [['diff', '--old', SHOP, '--new', SHOP, '-o', 'xml'], /-o "xml": expected one of table, json, md, html/],
-    [['diff', '--old', SHOP, '--new', bad], /bad\.yaml: Deployment a\/web: spec\.template: template is required/],
+    [['diff', '--old', SHOP, '--new', bad], /bad\.yaml: Deployment a\/web: spec\.template: required field missing/],
     [['diff', '--old', SHOP, '--new', '/nonexistent/x'], /cannot read: ENOENT/],
     [['diff', '--old', SHOP, '--new', SHOP, '--no-declared-ports'], /--no-declared-ports needs --ports/],
   ];
@@ -123,7 +123,7 @@ test('--base REF -f PATH reads the paths at REF with git and leaves the working 
   git('commit', '-qm', 'shop');
   // The pull request: the live change, and a new workload in a new file.
   cpSync(join(shopNew, 'policy.yaml'), join(repo, 'deploy', 'policy.yaml'));
-  writeFileSync(join(repo, 'deploy', 'jobs.yaml'), 'apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: report, namespace: api}\nspec:\n  schedule: "@daily"\n  jobTemplate: {spec: {template: {metadata: {labels: {app: report}}, spec: {containers: [{name: r, image: r}]}}}}\n');
+  writeFileSync(join(repo, 'deploy', 'jobs.yaml'), 'apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: report, namespace: api}\nspec:\n  schedule: "@daily"\n  jobTemplate: {spec: {template: {metadata: {labels: {app: report}}, spec: {restartPolicy: Never, containers: [{name: r, image: r}]}}}}\n');
   const statusBefore = git('status', '--porcelain');
   const r = run(['diff', '--base', 'HEAD', '-f', 'deploy', '-o', 'json', '--fail-on', 'removed'], repo);
   t.is(r.code, 1, r.err);
@@ -138,7 +138,7 @@ test('--base REF -f PATH reads the paths at REF with git and leaves the working 
   t.regex(onlyNew.err, /HEAD:deploy\/jobs\.yaml: does not exist at HEAD/);
   t.deepEqual((JSON.parse(onlyNew.out) as ReachabilityDiff).endpoints.added, ['api/report[CronJob]']);
   // An invalid file at REF is named as such.
-  writeFileSync(join(repo, 'deploy', 'broken.yaml'), 'kind: Pod\napiVersion: v1\nmetadata: {name: "x y", namespace: api}\n');
+  writeFileSync(join(repo, 'deploy', 'broken.yaml'), 'kind: Pod\napiVersion: v1\nmetadata: {name: "x y", namespace: api}\nspec: {containers: [{name: c, image: c}]}\n');
   git('add', 'deploy/broken.yaml');
   git('commit', '-qm', 'broken');
   const broken = run(['diff', '--base', 'HEAD', '-f', 'deploy'], repo);

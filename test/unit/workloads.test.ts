@@ -4,7 +4,10 @@
 import test from 'ava';
 import { stringify } from 'yaml';
 import { ClusterStore } from '../../src/cluster/store.js';
-import { parseManifestText } from '../../src/cluster/manifests.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadManifests, parseManifestText } from '../../src/cluster/manifests.js';
 import { normalizeObject } from '../../src/cluster/normalize.js';
 import { formatFinding, type Finding } from '../../src/cluster/findings.js';
 import { formatInputNotes, inputNotes } from '../../src/cluster/workloads.js';
@@ -30,12 +33,13 @@ function load(objects: Raw[], file = 'in.yaml'): { store: ClusterStore; findings
 }
 
 const container = (ports: Raw[] = [{ name: 'http', containerPort: 8080 }]) => [{ name: 'main', image: 'app:1', ports }];
+// (selector, serviceName and restartPolicy: what the API requires of each kind, so the full loader accepts them)
 const podSpec = (labels: Record<string, string>, extra: Raw = {}) => ({ metadata: { labels }, spec: { containers: container(), ...extra } });
 
 function workload(kind: string, name: string, labels: Record<string, string>, opts: { ns?: string; api?: string; spec?: Raw; meta?: Raw } = {}): Raw {
   const api = opts.api ?? (kind === 'Job' || kind === 'CronJob' ? 'batch/v1' : kind === 'ReplicationController' ? 'v1' : 'apps/v1');
   const template = podSpec(labels, opts.spec);
-  const spec = kind === 'CronJob' ? { schedule: '@hourly', jobTemplate: { spec: { template } } } : { replicas: 3, selector: { matchLabels: labels }, template };
+  const spec = kind === 'CronJob' ? { schedule: '@hourly', jobTemplate: { spec: { template } } } : kind === 'Job' ? { template } : { replicas: 3, selector: { matchLabels: labels }, template, ...(kind === 'StatefulSet' ? { serviceName: name } : {}) };
   return { apiVersion: api, kind, metadata: { name, ...(opts.ns ? { namespace: opts.ns } : { namespace: 'shop' }), ...(opts.meta ?? {}) }, spec };
 }
 
@@ -278,3 +282,38 @@ for (const [name, raw, want] of BAD) {
     t.true(m.probes[0]!.allowed['shop/ok[Deployment]']!['shop/db']);
   });
 }
+
+// Through the whole loader (schema check included): each malformed workload is one line, no JS words.
+test('malformed workloads through the loader: one line each naming file, object and YAML path; the rest still analysed', async (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'podwall-workloads-'));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  const f = join(d, 'chart.yaml');
+  const sel = { matchLabels: { app: 'a' } };
+  const tpl = (spec: Raw) => ({ metadata: { labels: { app: 'a' } }, spec });
+  writeFileSync(
+    f,
+    [
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'no-template', namespace: 'shop' }, spec: { selector: sel } },
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'containers-map', namespace: 'shop' }, spec: { selector: sel, template: tpl({ containers: { name: 'm', image: 'x' } }) } },
+      { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'port-string', namespace: 'shop' }, spec: { selector: sel, template: tpl({ containers: [{ name: 'm', image: 'x', ports: [{ containerPort: '8080' }] }] }) } },
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'ports-string', namespace: 'shop' }, spec: { selector: sel, serviceName: 's', template: tpl({ containers: [{ name: 'm', image: 'x', ports: '8080' }] }) } },
+      { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'no-job', namespace: 'shop' }, spec: { schedule: '@daily' } },
+      workload('Deployment', 'ok', { app: 'ok' }, { spec: { containers: [{ name: 'm', image: 'x', ports: [{ containerPort: 8080 }] }] } }),
+      pod('db', { app: 'db' }, { ip: '10.244.1.5' }),
+    ]
+      .map((o) => stringify(o))
+      .join('---\n'),
+  );
+  const r = await loadManifests([f]);
+  const lines = r.findings.filter((x) => x.severity === 'error').map(formatFinding);
+  t.deepEqual(lines, [
+    `error: ${f}: Deployment shop/no-template: spec.template: required field missing [missing-field]`,
+    `error: ${f}: Deployment shop/containers-map: spec.template.spec.containers: must be a list, not a mapping [invalid-type]`,
+    `error: ${f}: DaemonSet shop/port-string: spec.template.spec.containers[0].ports[0].containerPort: must be an integer, not the string "8080" [invalid-type]`,
+    `error: ${f}: StatefulSet shop/ports-string: spec.template.spec.containers[0].ports: must be a list, not the string "8080" [invalid-type]`,
+    `error: ${f}: CronJob shop/no-job: spec.jobTemplate: required field missing [missing-field]`,
+  ]);
+  t.is(r.summary.rejected, 5, 'each rejected object is counted');
+  t.deepEqual([...r.store.workloads.keys()], ['shop/ok[Deployment]']);
+  t.deepEqual(computeMatrix(r.store, [{ port: 8080, protocol: 'TCP' }]).pods, ['shop/db', 'shop/ok[Deployment]']);
+});
