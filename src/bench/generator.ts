@@ -21,6 +21,7 @@ import type { ClusterObject, ContainerPort, LabelSelector, Labels, Namespace, Ne
 import { objectKey } from '../cluster/model.js';
 import { ClusterStore } from '../cluster/store.js';
 import { selectorMatches } from '../policy/selector.js';
+import { clusterNetworkPolicyToRaw } from '../cluster/normalize-cnp.js';
 
 // ---------------------------------------------------------------- profiles
 
@@ -581,6 +582,8 @@ function rawRule(r: PolicyRule, dir: 'ingress' | 'egress'): Record<string, unkno
 /** The Kubernetes API form of a model object (for manifests, `podwall matrix`, and round-trip tests). */
 export function toRawObject(o: ClusterObject): Record<string, unknown> {
   switch (o.kind) {
+    case 'ClusterNetworkPolicy':
+      return clusterNetworkPolicyToRaw(o);
     case 'Namespace':
       return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: o.name, labels: { ...o.labels } } };
     case 'Node':

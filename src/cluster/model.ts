@@ -202,7 +202,69 @@ export interface Service {
   origin?: Origin;
 }
 
-export type ClusterObject = Namespace | Pod | Workload | NetworkPolicy | Node | Service;
+// ---------------------------------------------------------------- ClusterNetworkPolicy
+// policy.networking.k8s.io/v1alpha2 (network-policy-api v0.2.0): cluster-scoped, in the Admin tier
+// (before NetworkPolicy) or the Baseline tier (after it, only where no NetworkPolicy isolates).
+
+export const CNP_API_VERSION = 'policy.networking.k8s.io/v1alpha2';
+export type CnpTier = 'Admin' | 'Baseline';
+export type CnpAction = 'Accept' | 'Deny' | 'Pass';
+export const CNP_TIERS: readonly CnpTier[] = ['Admin', 'Baseline'];
+export const CNP_ACTIONS: readonly CnpAction[] = ['Accept', 'Deny', 'Pass'];
+
+/**
+ * Pods chosen by namespace and pod labels: a subject, or a `namespaces` / `pods` peer. `namespaces`
+ * is every pod of the matching namespaces; `pods` is podSelector AND namespaceSelector (an absent
+ * namespaceSelector is the empty one: every namespace).
+ */
+export interface CnpPodSelection {
+  form: 'namespaces' | 'pods';
+  namespaceSelector: LabelSelector;
+  /** Only with form `pods`. */
+  podSelector?: LabelSelector;
+}
+
+export type CnpPeer =
+  | ({ kind: 'pods' } & CnpPodSelection)
+  /** Egress `networks`: canonical CIDRs (network address). */
+  | { kind: 'networks'; networks: string[] }
+  /**
+   * An experimental-channel peer (`nodes`, `domainNames`) podwall does not enforce. Read fail
+   * closed, as the API asks for peers an implementation cannot understand: in an Accept rule it
+   * matches nothing; in a Deny or Pass rule the rule denies every destination.
+   */
+  | { kind: 'unsupported'; field: 'nodes' | 'domainNames' };
+
+export type CnpPort =
+  /** `tcp|udp|sctp: {destinationPort: {number} | {range: {start, end}}}`; port absent: every port. */
+  | { kind: 'port'; protocol: Protocol; port?: number; endPort?: number }
+  /** `destinationNamedPort`: the container port of that name on the destination pod, any protocol. */
+  | { kind: 'named'; name: string };
+
+export interface CnpRule {
+  /** `name` as written (optional in the API). */
+  name?: string;
+  action: CnpAction;
+  /** `from` / `to`: at least one (validated). */
+  peers: CnpPeer[];
+  /** `protocols`; empty: every protocol and port. */
+  ports: CnpPort[];
+}
+
+export interface ClusterNetworkPolicy {
+  kind: 'ClusterNetworkPolicy';
+  name: string;
+  uid?: string;
+  tier: CnpTier;
+  /** 0-1000; lower is evaluated first within the tier. */
+  priority: number;
+  subject: CnpPodSelection;
+  ingress: CnpRule[];
+  egress: CnpRule[];
+  origin?: Origin;
+}
+
+export type ClusterObject = Namespace | Pod | Workload | NetworkPolicy | Node | Service | ClusterNetworkPolicy;
 
 /** `ns/name`, `name` for cluster-scoped objects, and `ns/name[Kind]` for workloads (np-guard's notation). */
 export function objectKey(o: { namespace?: string; name: string; workloadKind?: string }): string {

@@ -27,9 +27,11 @@ import type {
   Workload,
   WorkloadKind,
 } from './model.js';
-import { ENFORCEMENT_ANNOTATION, PROTOCOLS, WORKLOAD_KINDS, type Enforcement } from './model.js';
+import { CNP_API_VERSION, ENFORCEMENT_ANNOTATION, PROTOCOLS, WORKLOAD_KINDS, type Enforcement } from './model.js';
 import { type Finding, show } from './findings.js';
 import { cidrContains, formatCIDR, normalizeIP, parseCIDR, parseIP, unusableAddress } from '../net/ip.js';
+// A cycle (normalize-cnp uses this module's helpers): only its hoisted function is used at load time.
+import { readClusterNetworkPolicy } from './normalize-cnp.js';
 
 export interface NormalizeResult {
   object?: ClusterObject;
@@ -40,14 +42,14 @@ export interface NormalizeResult {
 
 export const METADATA_NAME_LABEL = 'kubernetes.io/metadata.name';
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
-function isObj(v: unknown): v is Json {
+export function isObj(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Collects findings for one object. */
-class Ctx {
+export class Ctx {
   readonly findings: Finding[] = [];
   object: string;
   constructor(
@@ -75,7 +77,7 @@ class Ctx {
 // ---------------------------------------------------------------- names and labels
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
@@ -122,7 +124,7 @@ function readLabels(ctx: Ctx, raw: unknown, field: string): Labels | undefined {
   return ok ? out : undefined;
 }
 
-function readName(ctx: Ctx, meta: Json, field: string, pattern: RegExp, max: number): string | undefined {
+export function readName(ctx: Ctx, meta: Json, field: string, pattern: RegExp, max: number): string | undefined {
   const name = meta.name;
   if (typeof name !== 'string' || name === '') {
     ctx.error('missing-name', field, 'name is required');
@@ -157,7 +159,7 @@ function describeObject(kind: string, meta: unknown, docIndex?: number): string 
 const OPERATORS = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
 
 /** Returns the selector, or undefined when it is invalid (findings recorded). */
-function readSelector(ctx: Ctx, raw: unknown, field: string): LabelSelector | undefined {
+export function readSelector(ctx: Ctx, raw: unknown, field: string): LabelSelector | undefined {
   if (raw === null || raw === undefined) return { matchLabels: {}, matchExpressions: [] };
   if (!isObj(raw)) {
     ctx.error('invalid-selector', field, 'must be a label selector object');
@@ -233,7 +235,7 @@ function readSelector(ctx: Ctx, raw: unknown, field: string): LabelSelector | un
 
 // ---------------------------------------------------------------- NetworkPolicy
 
-function checkKnown(ctx: Ctx, obj: Json, known: readonly string[], field: string): boolean {
+export function checkKnown(ctx: Ctx, obj: Json, known: readonly string[], field: string): boolean {
   let ok = true;
   for (const k of Object.keys(obj)) {
     if (!known.includes(k)) {
@@ -848,6 +850,13 @@ const READERS: Record<string, (ctx: Ctx, o: Json) => ClusterObject | undefined> 
   NetworkPolicy: readNetworkPolicy,
   Node: readNode,
   Service: readService,
+  ClusterNetworkPolicy: readClusterNetworkPolicy,
+};
+
+/** Kinds of the same API group that podwall knows it does not read, with why. */
+const SUPERSEDED: Record<string, string> = {
+  AdminNetworkPolicy: 'AdminNetworkPolicy (v1alpha1) is replaced by ClusterNetworkPolicy v1alpha2 (tier: Admin); podwall reads only ClusterNetworkPolicy: this object is not enforced',
+  BaselineAdminNetworkPolicy: 'BaselineAdminNetworkPolicy (v1alpha1) is replaced by ClusterNetworkPolicy v1alpha2 (tier: Baseline); podwall reads only ClusterNetworkPolicy: this object is not enforced',
 };
 
 const EXPECTED_API: Record<string, string[]> = {
@@ -863,6 +872,7 @@ const EXPECTED_API: Record<string, string[]> = {
   Node: ['v1'],
   Service: ['v1'],
   NetworkPolicy: ['networking.k8s.io/v1', 'extensions/v1beta1'],
+  ClusterNetworkPolicy: [CNP_API_VERSION],
 };
 
 export interface NormalizeOptions {
@@ -886,7 +896,14 @@ export function normalizeObject(raw: unknown, origin?: Origin, defaultKind?: str
     return { findings: ctx.findings };
   }
   const reader = READERS[kind];
-  if (!reader) return { findings: [], skipped: kind };
+  if (!reader) {
+    const why = SUPERSEDED[kind];
+    if (why && typeof raw.apiVersion === 'string' && raw.apiVersion.startsWith('policy.networking.k8s.io/')) {
+      ctx.warn('unsupported-kind', 'kind', why);
+      return { findings: ctx.findings, skipped: kind };
+    }
+    return { findings: [], skipped: kind };
+  }
   const api = raw.apiVersion;
   if (api !== undefined && !EXPECTED_API[kind]!.includes(api as string)) {
     // e.g. Calico's projectcalico.org/v3 NetworkPolicy: same kind, different semantics.

@@ -1,6 +1,6 @@
 // ClusterStore: the indexed, versioned view of the objects podwall reads. Filled by the manifest
 // loader or by the informers; read by the compiler. Synchronous and pure (no I/O).
-import type { ClusterObject, Namespace, NetworkPolicy, Node, Pod, Service, Workload } from './model.js';
+import type { ClusterNetworkPolicy, ClusterObject, Namespace, NetworkPolicy, Node, Pod, Service, Workload } from './model.js';
 import { isActionablePod, objectKey } from './model.js';
 
 type Kind = ClusterObject['kind'];
@@ -21,6 +21,8 @@ export class ClusterStore {
   readonly policies = new Map<string, NetworkPolicy>();
   readonly nodes = new Map<string, Node>();
   readonly services = new Map<string, Service>();
+  /** ClusterNetworkPolicies (cluster-scoped) by name. */
+  readonly clusterPolicies = new Map<string, ClusterNetworkPolicy>();
   /** Bumped on every effective change. */
   version = 0;
   // Indexes hold the objects themselves: a lookup by key per pod costs more than the rest of a compile.
@@ -49,6 +51,8 @@ export class ClusterStore {
         return this.nodes;
       case 'Service':
         return this.services;
+      case 'ClusterNetworkPolicy':
+        return this.clusterPolicies;
     }
   }
 

@@ -7,8 +7,9 @@ import { effectiveEnforcement } from './audit.js';
 import { describeSelector, isEmptySelector, selectorMatches } from './selector.js';
 import { resolveNamedPort } from './ports.js';
 import { blockCoverage, ipInBlock, mustCIDR } from '../net/ip.js';
-import type { CidrPeer, Plan, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer, RuleOrigin } from './plan.js';
+import type { CidrPeer, Plan, PlanClusterPolicy, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer, RuleOrigin } from './plan.js';
 import { DEFAULT_POD_NETWORK, ruleId } from './plan.js';
+import { attachTiers, compileClusterPolicies } from './cluster-policy.js';
 
 export interface CompileOptions {
   /** Compile for one node: only its pods are targets, only policies selecting them are kept. */
@@ -166,8 +167,9 @@ export function compile(store: ClusterStore, opts: CompileOptions = {}): Plan {
     const compiled = compilePolicy(np, sel, inScope, podNetwork);
     if (compiled) policies.push(compiled);
   }
+  const clusterPolicies = compileClusterPolicies(store.clusterPolicies.values(), sel, inScope, podNetwork);
   const scopePods = opts.node === undefined ? sel.allPods() : store.podsOnNode(opts.node).filter(isActionablePod).sort((a, b) => byKey(objectKey(a), objectKey(b)));
-  const plan = assemblePlan(store, scopePods, policies, podIPIndex(sel.allPods()), namespaceLabelIndex(store));
+  const plan = assemblePlan(store, scopePods, policies, podIPIndex(sel.allPods()), namespaceLabelIndex(store), undefined, clusterPolicies);
   if (opts.node !== undefined) plan.node = opts.node;
   if (podNetwork) plan.podNetwork = podNetwork;
   return plan;
@@ -234,6 +236,8 @@ export function assemblePlan(
   namespaceLabels: Plan['namespaceLabels'],
   /** Nodes and services already built from this store (kept by the incremental compiler while unchanged). */
   fixed?: { nodes: Plan['nodes']; services: Plan['services'] },
+  /** Compiled ClusterNetworkPolicies in evaluation order. */
+  clusterPolicies: PlanClusterPolicy[] = [],
 ): Plan {
   const pods: PlanPod[] = scopePods.map((p) => ({
     key: objectKey(p),
@@ -262,9 +266,11 @@ export function assemblePlan(
       if (pol.types.includes('egress')) pp.egressPolicies.push(pol.id);
     }
   }
+  attachTiers(podIndex, clusterPolicies);
   return {
     pods,
     policies,
+    clusterPolicies,
     nodes: fixed?.nodes ?? planNodes(store),
     services: fixed?.services ?? planServices(store),
     podByIP,
@@ -369,7 +375,7 @@ function compilePeer(peer: PolicyPeer, peerIndex: number, origin: RuleOrigin, se
  * when the block covers at least part of the pod network: whether it is reached is decided (or left
  * open) by the peer, the port resolves either way.
  */
-function destinationPods(peers: PlanRule['peers'], sel: Selection, podNetwork: readonly string[] | undefined): Endpoint[] {
+export function destinationPods(peers: PlanRule['peers'], sel: Selection, podNetwork: readonly string[] | undefined): Endpoint[] {
   if (peers === 'all') return sel.allPods();
   const keys = new Set<string>();
   const out: Endpoint[] = [];

@@ -2,10 +2,12 @@
 // build recompiles those and reassembles the Plan. Always equal to compile(store, {node}) — a
 // property test holds it to that.
 import type { ClusterStore, StoreChange } from '../cluster/store.js';
-import type { Endpoint, Labels, Namespace, Pod } from '../cluster/model.js';
+import type { Endpoint, LabelSelector, Labels, Namespace, Pod } from '../cluster/model.js';
 import { isActionablePod, objectKey } from '../cluster/model.js';
 import { assemblePlan, compilePolicy, planNodes, planServices, podIPIndexOf, Selection } from './compile.js';
-import type { Plan, PlanPolicy, PodPeer } from './plan.js';
+import type { Plan, PlanClusterPolicy, PlanPolicy, PodPeer } from './plan.js';
+import { cnpOrder } from './plan.js';
+import { compileClusterPolicy, selectionMatches } from './cluster-policy.js';
 import { selectorMatches } from './selector.js';
 import { ipInBlock } from '../net/ip.js';
 
@@ -78,6 +80,9 @@ export class IncrementalCompiler {
   /** Compiled policies that select a local pod. */
   private readonly compiled = new Map<string, PlanPolicy>();
   private readonly dirty = new Set<string>();
+  /** Compiled ClusterNetworkPolicies that select a local pod, and those to recompile. */
+  private readonly compiledCnp = new Map<string, PlanClusterPolicy>();
+  private readonly dirtyCnp = new Set<string>();
   private everything = true;
   private readonly podByIP: LazyPodIPIndex;
   private namespaceLabels: Plan['namespaceLabels'] | undefined;
@@ -125,6 +130,9 @@ export class IncrementalCompiler {
       case 'NetworkPolicy':
         this.dirty.add(c.key);
         break;
+      case 'ClusterNetworkPolicy':
+        this.dirtyCnp.add(c.key);
+        break;
       case 'Pod': {
         const before = c.before as Pod | undefined;
         const after = c.after as Pod | undefined;
@@ -133,6 +141,7 @@ export class IncrementalCompiler {
         // A local pod can change which policies of its namespace select it (and named-port targets).
         if (this.isLocal(before) || this.isLocal(after)) for (const p of this.store.policiesInNamespace(ns)) this.dirty.add(objectKey(p));
         for (const [id, pol] of this.compiled) if (!this.dirty.has(id) && this.podAffects(pol, before, after)) this.dirty.add(id);
+        this.markClusterPoliciesForPod(before, after);
         break;
       }
       case 'Namespace': {
@@ -150,6 +159,7 @@ export class IncrementalCompiler {
           );
           if (hit) this.dirty.add(id);
         }
+        this.markClusterPoliciesForNamespace(before, after);
         break;
       }
       default:
@@ -190,6 +200,51 @@ export class IncrementalCompiler {
     return false;
   }
 
+  /** A pod changed: ClusterNetworkPolicies whose subject (local pods), peers or named ports it can change. */
+  private markClusterPoliciesForPod(before: Pod | undefined, after: Pod | undefined): void {
+    if (this.store.clusterPolicies.size === 0) return;
+    const local = this.isLocal(before) || this.isLocal(after);
+    if (local) {
+      for (const [name, c] of this.store.clusterPolicies) {
+        if (this.dirtyCnp.has(name)) continue;
+        const hit = [before, after].some((p) => p !== undefined && isActionablePod(p) && selectionMatches(c.subject, this.store.namespaceLabels(p.namespace), p));
+        if (hit || this.compiledCnp.get(name)?.targets.includes(objectKey((after ?? before)!))) this.dirtyCnp.add(name);
+      }
+    }
+    const key = objectKey((after ?? before)!);
+    const inBlock = (p: Pod | undefined, block: { cidr: string; except: string[] }) => p !== undefined && isActionablePod(p) && p.ips.some((ip) => ipInBlock(ip, block));
+    for (const [name, cp] of this.compiledCnp) {
+      if (this.dirtyCnp.has(name)) continue;
+      const hit = [...cp.ingress, ...cp.egress].some((rule) => {
+        // Egress named ports resolve on the destination pods: any pod the rule reaches matters.
+        const egressNamed = rule.origin.direction === 'egress' && this.hasNamedPort(name, rule.origin.ruleIndex);
+        if (rule.peers === 'all') return egressNamed;
+        return rule.peers.some((peer) =>
+          peer.kind === 'pods'
+            ? sortedHas(peer.pods, key) || (before !== undefined && this.peerMatches(peer, before)) || (after !== undefined && this.peerMatches(peer, after))
+            : egressNamed && (inBlock(before, peer.block) || inBlock(after, peer.block)),
+        );
+      });
+      if (hit) this.dirtyCnp.add(name);
+    }
+  }
+
+  /** Whether rule `ruleIndex` of a ClusterNetworkPolicy's egress names a port (the store's version). */
+  private hasNamedPort(name: string, ruleIndex: number): boolean {
+    const c = this.store.clusterPolicies.get(name);
+    return c?.egress[ruleIndex]?.ports.some((p) => p.kind === 'named') ?? true;
+  }
+
+  /** A namespace's labels changed: ClusterNetworkPolicies whose subject or peers may select differently. */
+  private markClusterPoliciesForNamespace(before: Labels, after: Labels): void {
+    for (const [name, c] of this.store.clusterPolicies) {
+      if (this.dirtyCnp.has(name)) continue;
+      const sel = (s: { namespaceSelector: LabelSelector }) => selectorMatches(s.namespaceSelector, before) || selectorMatches(s.namespaceSelector, after);
+      const peers = [...c.ingress, ...c.egress].some((r) => r.peers.some((p) => p.kind === 'pods' && sel(p)));
+      if (sel(c.subject) || peers) this.dirtyCnp.add(name);
+    }
+  }
+
   build(): Plan {
     const sel = new Selection(this.store);
     const inScope = (p: Endpoint) => p.kind === 'Pod' && p.nodeName === this.node;
@@ -201,6 +256,8 @@ export class IncrementalCompiler {
       ids = [...localNamespaces].flatMap((ns) => this.store.policiesInNamespace(ns).map(objectKey));
       this.podByIP.reset();
       this.everything = false;
+      this.compiledCnp.clear();
+      for (const name of this.store.clusterPolicies.keys()) this.dirtyCnp.add(name);
     } else ids = [...this.dirty];
     let n = 0;
     for (const id of ids) {
@@ -211,6 +268,14 @@ export class IncrementalCompiler {
       else this.compiled.delete(id);
     }
     this.dirty.clear();
+    for (const name of this.dirtyCnp) {
+      n++;
+      const c = this.store.clusterPolicies.get(name);
+      const cp = c ? compileClusterPolicy(c, sel, inScope) : undefined;
+      if (cp) this.compiledCnp.set(name, cp);
+      else this.compiledCnp.delete(name);
+    }
+    this.dirtyCnp.clear();
     this.lastRecompiled = n;
     if (!this.namespaceLabels) {
       this.namespaceLabels = {};
@@ -225,7 +290,8 @@ export class IncrementalCompiler {
     // rest of an event): a plan from build() reflects the store as of that build until the next one.
     this.nodes ??= planNodes(this.store);
     this.services ??= planServices(this.store);
-    const plan = assemblePlan(this.store, local, policies, this.podByIP, this.namespaceLabels, { nodes: this.nodes, services: this.services });
+    const clusterPolicies = [...this.compiledCnp.values()].sort(cnpOrder);
+    const plan = assemblePlan(this.store, local, policies, this.podByIP, this.namespaceLabels, { nodes: this.nodes, services: this.services }, clusterPolicies);
     plan.node = this.node;
     return plan;
   }

@@ -2,7 +2,7 @@
 // against it, the dataplane renders it into chains and ipsets; neither re-reads a NetworkPolicy.
 // It is plain data (JSON-serialisable but for nothing), deterministic for a given cluster.
 
-import type { ContainerPort, Direction, Family, IPBlock, LabelSelector, Protocol, WorkloadKind } from '../cluster/model.js';
+import type { CnpAction, CnpPodSelection, CnpTier, ContainerPort, Direction, Family, IPBlock, LabelSelector, Protocol, WorkloadKind } from '../cluster/model.js';
 
 /** The pod network IP-less endpoints are assumed in when none is given: every address of both families. */
 export const DEFAULT_POD_NETWORK: readonly string[] = ['0.0.0.0/0', '::/0'];
@@ -127,6 +127,69 @@ export interface PlanPod {
   /** Ids of the audited policies that select it (sorted; absent when none): what would isolate it once enforced. */
   ingressAudit?: string[];
   egressAudit?: string[];
+  /**
+   * ClusterNetworkPolicies selecting this pod that have rules for a direction, per tier, in
+   * evaluation order (see Plan.clusterPolicies). Absent when none does.
+   */
+  tiers?: PodTiers;
+}
+
+export interface PodTiers {
+  admin: Record<Direction, string[]>;
+  baseline: Record<Direction, string[]>;
+}
+
+/** Where a ClusterNetworkPolicy rule comes from: for explanations, comments, log prefixes and set names. */
+export interface CnpRuleOrigin {
+  /** The ClusterNetworkPolicy's name. */
+  policy: string;
+  tier: CnpTier;
+  priority: number;
+  direction: Direction;
+  /** Index within `spec.ingress` / `spec.egress`. */
+  ruleIndex: number;
+  /** The rule's `name`, when it has one. */
+  ruleName?: string;
+  /** The action as written. */
+  action: CnpAction;
+}
+
+export interface PlanCnpRule {
+  /** `cnp:<name>/<direction>/<ruleIndex>` (`:` never occurs in a namespace, so never a NetworkPolicy rule id). */
+  id: string;
+  origin: CnpRuleOrigin;
+  /** The action enforced: as written, except a Pass read fail closed is a Deny. */
+  action: CnpAction;
+  /**
+   * Pod peers (namespaces / pods, resolved to pod IPs) and CIDR peers (each network of a `networks`
+   * peer, same peerIndex). `all` only for a rule read fail closed as matching every peer.
+   */
+  peers: 'all' | PlanPeer[];
+  /** `protocols`; `all`: every protocol and port. Named ports resolved per destination pod. */
+  ports: 'all' | PlanPort[];
+  /** Set when podwall enforces the rule fail closed (an unsupported peer): what it does instead. */
+  failClosed?: string;
+}
+
+/**
+ * One ClusterNetworkPolicy that selects a pod in scope. For each direction of a connection the
+ * subject pod's Admin policies are evaluated in order, each rule in order: the first rule matching
+ * decides — Accept allows, Deny denies, Pass ends the Admin tier. Then NetworkPolicy as ever (when
+ * some policy isolates the pod for that direction, its rules decide). Only when none isolates it do
+ * its Baseline policies get the same first-match evaluation (Pass ends the tier); else it is allowed.
+ */
+export interface PlanClusterPolicy {
+  /** The name (cluster-scoped, unique). */
+  id: string;
+  tier: CnpTier;
+  priority: number;
+  subject: CnpPodSelection;
+  /** `namespaces {team: a}`, `pods {app: web} in namespaces {}`. */
+  describeSubject: string;
+  /** Selected actionable pods (`ns/name`, sorted); only local ones in a node plan. */
+  targets: string[];
+  ingress: PlanCnpRule[];
+  egress: PlanCnpRule[];
 }
 
 export interface PlanNode {
@@ -154,6 +217,12 @@ export interface Plan {
   pods: PlanPod[];
   /** Policies that select at least one pod in `pods`, sorted by id. */
   policies: PlanPolicy[];
+  /**
+   * ClusterNetworkPolicies that select at least one pod in `pods`, in evaluation order: the Admin
+   * tier, then the Baseline tier; within a tier by priority, then by name (the API leaves equal
+   * priorities unordered; podwall's order is this one, and lint warns where it matters).
+   */
+  clusterPolicies: PlanClusterPolicy[];
   nodes: PlanNode[];
   services: PlanService[];
   /** Every actionable pod IP in the cluster → `ns/name` (peers are cluster-wide). */
@@ -173,4 +242,26 @@ export type PlanEndpoint = PlanPod;
 
 export function ruleId(o: RuleOrigin): string {
   return `${o.namespace}/${o.policy}/${o.direction}/${o.ruleIndex}`;
+}
+
+export function cnpRuleId(o: Pick<CnpRuleOrigin, 'policy' | 'direction' | 'ruleIndex'>): string {
+  return `cnp:${o.policy}/${o.direction}/${o.ruleIndex}`;
+}
+
+/** A rule's name for people: `'deny-kube-system'`, or `#2` when it has none (control characters escaped). */
+export function cnpRuleLabel(o: Pick<CnpRuleOrigin, 'ruleName' | 'ruleIndex'>): string {
+  if (o.ruleName === undefined) return `#${o.ruleIndex}`;
+  return /^[\x20-\x7e]*$/.test(o.ruleName) && !o.ruleName.includes("'") ? `'${o.ruleName}'` : JSON.stringify(o.ruleName);
+}
+
+/** `rule 'deny-kube-system' (Deny) of ClusterNetworkPolicy admin-guard, Admin tier, priority 10` */
+export function describeCnpRule(o: CnpRuleOrigin): string {
+  return `rule ${cnpRuleLabel(o)} (${o.action}) of ClusterNetworkPolicy ${o.policy}, ${o.tier} tier, priority ${o.priority}`;
+}
+
+/** Evaluation order of ClusterNetworkPolicies: Admin before Baseline, then priority, then name. */
+export function cnpOrder(a: { tier: CnpTier; priority: number; id: string }, b: { tier: CnpTier; priority: number; id: string }): number {
+  if (a.tier !== b.tier) return a.tier === 'Admin' ? -1 : 1;
+  if (a.priority !== b.priority) return a.priority - b.priority;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

@@ -3,9 +3,10 @@ import test from 'ava';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { ClusterStore } from '../../src/cluster/store.js';
-import type { ClusterObject, NetworkPolicy, Pod } from '../../src/cluster/model.js';
+import type { ClusterObject, LabelSelector, NetworkPolicy, Pod } from '../../src/cluster/model.js';
 import { compile } from '../../src/policy/compile.js';
 import { IncrementalCompiler } from '../../src/policy/incremental.js';
+import { clusterNetworkPolicyArb } from '../support/arbitraries.js';
 
 const NS = ['x', 'y', 'z'];
 const V = ['a', 'b'];
@@ -38,7 +39,11 @@ const podArb = fc.record({
   ips: fc.constantFrom(['10.0.1.1'], ['10.0.1.2'], ['10.0.2.3'], ['10.0.2.4'], [] as string[]),
   ports: fc.constantFrom([{ name: 'http', port: 8080, protocol: 'TCP' as const }], [{ name: 'metrics', port: 9090, protocol: 'TCP' as const }], []),
 }) as fc.Arbitrary<Pod>;
-type Op = { upsert: ClusterObject } | { remove: ['Pod' | 'NetworkPolicy' | 'Namespace', string] };
+const cnpArb = clusterNetworkPolicyArb(['g1', 'g2'], sel as unknown as fc.Arbitrary<LabelSelector>, {
+  networks: ['10.0.1.0/24', '10.0.0.0/8'],
+  ports: fc.oneof(fc.constant({ kind: 'port' as const, protocol: 'TCP' as const, port: 80 }), fc.constantFrom('http', 'metrics').map((name) => ({ kind: 'named' as const, name }))),
+});
+type Op = { upsert: ClusterObject } | { remove: ['Pod' | 'NetworkPolicy' | 'Namespace' | 'ClusterNetworkPolicy', string] };
 const op: fc.Arbitrary<Op> = fc.oneof(
   podArb.map((p) => ({ upsert: p })),
   policyArb.map((p) => ({ upsert: p })),
@@ -48,6 +53,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.tuple(fc.constantFrom(...NS), fc.constantFrom('a', 'b', 'c', 'd')).map(([ns, n]) => ({ remove: ['Pod' as const, `${ns}/${n}`] as ['Pod', string] })),
   fc.tuple(fc.constantFrom(...NS), fc.constantFrom('p1', 'p2', 'p3')).map(([ns, n]) => ({ remove: ['NetworkPolicy' as const, `${ns}/${n}`] as ['NetworkPolicy', string] })),
   fc.constantFrom(...NS).map((n) => ({ remove: ['Namespace' as const, n] as ['Namespace', string] })),
+  cnpArb.map((c) => ({ upsert: c })),
+  fc.constantFrom('g1', 'g2').map((n) => ({ remove: ['ClusterNetworkPolicy' as const, n] as ['ClusterNetworkPolicy', string] })),
 );
 
 test('incremental build == compile(store, {node}) after every change', (t) => {

@@ -55,6 +55,7 @@ export function plan(pods: PlanPod[], policies: PlanPolicy[], extra: Partial<Pla
     node: 'n1',
     pods,
     policies,
+    clusterPolicies: [],
     nodes: [
       { name: 'n1', addresses: ['172.18.0.2', 'fc00::2'], podCIDRs: ['10.244.1.0/24', 'fd00:244:1::/64'] },
       { name: 'n2', addresses: ['172.18.0.3', 'fc00::3'], podCIDRs: ['10.244.2.0/24', 'fd00:244:2::/64'] },
