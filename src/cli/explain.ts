@@ -41,8 +41,8 @@ export function register(program: Command): void {
               protocol: x.protocol,
               allowed: x.verdict.allowed,
               summary: x.verdict.summary,
-              egress: { outcome: x.egress.verdict.outcome, policies: x.egress.verdict.policies, allowedBy: x.egress.verdict.allowedBy, maybeBy: x.egress.verdict.maybeBy, text: x.egress.text, rules: x.egress.rules, nearest: x.egress.nearest },
-              ingress: { outcome: x.ingress.verdict.outcome, policies: x.ingress.verdict.policies, allowedBy: x.ingress.verdict.allowedBy, maybeBy: x.ingress.verdict.maybeBy, text: x.ingress.text, rules: x.ingress.rules, nearest: x.ingress.nearest },
+              egress: { outcome: x.egress.verdict.outcome, decidedIn: x.egress.verdict.decidedIn, policies: x.egress.verdict.policies, allowedBy: x.egress.verdict.allowedBy, maybeBy: x.egress.verdict.maybeBy, clusterRule: x.egress.verdict.clusterRule, text: x.egress.text, rules: x.egress.rules, nearest: x.egress.nearest, tiers: x.egress.tiers },
+              ingress: { outcome: x.ingress.verdict.outcome, decidedIn: x.ingress.verdict.decidedIn, policies: x.ingress.verdict.policies, allowedBy: x.ingress.verdict.allowedBy, maybeBy: x.ingress.verdict.maybeBy, clusterRule: x.ingress.verdict.clusterRule, text: x.ingress.text, rules: x.ingress.rules, nearest: x.ingress.nearest, tiers: x.ingress.tiers },
               // Audited policies: the same connection once they are enforced.
               ...(x.audit
                 ? {

@@ -8,6 +8,7 @@ import type { Plan, PlanPod, PlanRule } from './plan.js';
 import { effectiveEnforcement } from './audit.js';
 import { describeSelector } from './selector.js';
 import { bitsOf, cidrsOverlap, mustCIDR, parseIP, cidrContainsIP, type Cidr, type Family } from '../net/ip.js';
+import { lintClusterPolicies } from './lint-cnp.js';
 
 function warn(np: NetworkPolicy, code: string, field: string, message: string): Finding {
   const f: Finding = { severity: 'warning', code, message, object: `NetworkPolicy ${np.namespace}/${np.name}`, field };
@@ -16,7 +17,7 @@ function warn(np: NetworkPolicy, code: string, field: string, message: string): 
 }
 
 /** Whether a compiled egress rule lets DNS (53/UDP) out to somewhere. */
-function allowsDNS(rule: PlanRule): boolean {
+function allowsDNS(rule: Pick<PlanRule, 'peers' | 'ports' | 'invalid'>): boolean {
   if (rule.invalid !== undefined) return false;
   if (rule.peers !== 'all' && rule.peers.every((p) => p.kind === 'pods' && p.pods.length === 0)) return false;
   if (rule.ports === 'all') return true;
@@ -107,6 +108,7 @@ export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: 
   const out: Finding[] = [...duplicateIPs(store)];
   const planPolicies = new Map(plan.policies.map((p) => [p.id, p]));
   const planPods = new Map(plan.pods.map((p) => [p.key, p]));
+  const cnpById = new Map(plan.clusterPolicies.map((c) => [c.id, c]));
   let podAddresses: PodAddressIndex | undefined;
   const podCIDRs = [...store.nodes.values()].flatMap((n) => n.podCIDRs.map((c) => ({ c, node: n.name })));
   const sorted = [...store.policies.values()].sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : 1));
@@ -173,7 +175,9 @@ export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: 
       const egressOf = (pod: PlanPod) => (pp.audit ? [...pod.egressPolicies, ...(pod.egressAudit ?? [])] : pod.egressPolicies);
       const blocked = pp.targets.filter((t) => {
         const pod = planPods.get(t)!;
-        return !egressOf(pod).some((pid) => planPolicies.get(pid)!.egress.some(allowsDNS));
+        // An Admin-tier Accept of DNS decides before NetworkPolicy.
+        const adminDNS = (pod.tiers?.admin.egress ?? []).some((id) => cnpById.get(id)?.egress.some((r) => r.action === 'Accept' && allowsDNS(r)));
+        return !adminDNS && !egressOf(pod).some((pid) => planPolicies.get(pid)!.egress.some(allowsDNS));
       });
       if (blocked.length > 0) {
         out.push(
@@ -182,5 +186,6 @@ export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: 
       }
     }
   }
+  out.push(...lintClusterPolicies(store, plan));
   return out;
 }

@@ -8,8 +8,8 @@
 import type { Direction, Family, Protocol } from '../cluster/model.js';
 import { familyOf } from '../cluster/model.js';
 import { blockCoverage, formatCIDR, ipInBlock, mustCIDR, parseIP, type Cidr } from '../net/ip.js';
-import type { Plan, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule } from '../policy/plan.js';
-import { DEFAULT_POD_NETWORK } from '../policy/plan.js';
+import type { CnpRuleOrigin, Plan, PlanClusterPolicy, PlanCnpRule, PlanPeer, PlanPod, PlanPolicy, PlanPort, PlanRule } from '../policy/plan.js';
+import { DEFAULT_POD_NETWORK, describeCnpRule } from '../policy/plan.js';
 import { asEnforced } from '../policy/audit.js';
 
 export interface Packet {
@@ -48,6 +48,22 @@ export interface RuleMatch {
   uncertain?: string;
 }
 
+/** A ClusterNetworkPolicy rule that matched a flow. */
+export interface CnpRuleMatch {
+  origin: CnpRuleOrigin;
+  ruleId: string;
+  /** The action enforced (a Pass read fail closed is a Deny). */
+  action: CnpRuleOrigin['action'];
+  peerIndex?: number;
+  portIndex?: number;
+  peerText: string;
+  portText: string;
+  /** Set when the rule is enforced fail closed: why. */
+  failClosed?: string;
+  /** Set when the match depends on an address the input does not give: why. */
+  uncertain?: string;
+}
+
 export interface SideVerdict {
   direction: Direction;
   /** The endpoint this side is about (the source for egress, the destination for ingress). */
@@ -61,6 +77,14 @@ export interface SideVerdict {
   allowedBy?: RuleMatch;
   /** outcome `depends`: the first rule that would allow it for some addresses of the pod network. */
   maybeBy?: RuleMatch;
+  /**
+   * A ClusterNetworkPolicy rule that decided this side (decidedIn Admin or Baseline: Accept →
+   * allowed, Deny → denied), or the Admin rule whose Pass handed it to NetworkPolicy, or (outcome
+   * `depends`) the first one that matches only for some addresses of the pod network.
+   */
+  clusterRule?: CnpRuleMatch;
+  /** Which tier decided: Admin or Baseline (clusterRule), NetworkPolicy; absent when none did. */
+  decidedIn?: 'Admin' | 'NetworkPolicy' | 'Baseline';
 }
 
 /** The verdict once every audited policy is enforced (policy/audit.ts), when any of them applies. */
@@ -89,6 +113,7 @@ export interface Verdict {
 interface Index {
   pods: Map<string, PlanPod>;
   policies: Map<string, PlanPolicy>;
+  clusterPolicies: Map<string, PlanClusterPolicy>;
   peerIPs: WeakMap<PlanPeer, Set<string>>;
   peerKeys: WeakMap<PlanPeer, Set<string>>;
   namedIPs: WeakMap<PlanPort, Set<string>>;
@@ -109,6 +134,7 @@ function indexOf(plan: Plan): Index {
     ix = {
       pods: new Map(plan.pods.map((p) => [p.key, p])),
       policies: new Map(plan.policies.map((p) => [p.id, p])),
+      clusterPolicies: new Map((plan.clusterPolicies ?? []).map((p) => [p.id, p])),
       peerIPs: new WeakMap(),
       peerKeys: new WeakMap(),
       namedIPs: new WeakMap(),
@@ -188,6 +214,23 @@ function portText(p: PlanPort): string {
  */
 export function matchFlowRule(plan: Plan, rule: PlanRule, flow: Flow, other: FlowEnd): RuleMatch | undefined {
   if (rule.invalid !== undefined) return undefined;
+  const m = matchFlowPeersPorts(plan, rule, flow, other);
+  return m ? { policy: `${rule.origin.namespace}/${rule.origin.policy}`, ruleId: rule.id, ruleIndex: rule.origin.ruleIndex, ...m } : undefined;
+}
+
+/** The same for a ClusterNetworkPolicy rule. */
+export function matchFlowCnpRule(plan: Plan, rule: PlanCnpRule, flow: Flow, other: FlowEnd): CnpRuleMatch | undefined {
+  const m = matchFlowPeersPorts(plan, rule, flow, other);
+  if (!m) return undefined;
+  const out: CnpRuleMatch = { origin: rule.origin, ruleId: rule.id, action: rule.action, ...m };
+  if (rule.failClosed !== undefined) out.failClosed = rule.failClosed;
+  return out;
+}
+
+type PeersPortsMatch = Pick<RuleMatch, 'peerIndex' | 'portIndex' | 'peerText' | 'portText' | 'uncertain'>;
+
+/** The first peer/port combination of a rule's peers and ports (either kind of rule) that admits the flow. */
+export function matchFlowPeersPorts(plan: Plan, rule: Pick<PlanRule, 'peers' | 'ports'>, flow: Flow, other: FlowEnd): PeersPortsMatch | undefined {
   const ix = indexOf(plan);
   let portIndex: number | undefined;
   let ptext = 'any port';
@@ -217,7 +260,7 @@ export function matchFlowRule(plan: Plan, rule: PlanRule, flow: Flow, other: Flo
     peerText = chosen.describe;
     if (!hit) uncertain = partialBlockText(ix, chosen, other, flow.family);
   }
-  const m: RuleMatch = { policy: `${rule.origin.namespace}/${rule.origin.policy}`, ruleId: rule.id, ruleIndex: rule.origin.ruleIndex, peerText, portText: ptext };
+  const m: PeersPortsMatch = { peerText, portText: ptext };
   if (peerIndex !== undefined) m.peerIndex = peerIndex;
   if (portIndex !== undefined) m.portIndex = portIndex;
   if (uncertain !== undefined) m.uncertain = uncertain;
@@ -235,6 +278,40 @@ export function matchRule(plan: Plan, rule: PlanRule, pkt: Packet, other: string
   return matchFlowRule(plan, rule, flow, { ip: other });
 }
 
+/** The same for a packet between addresses. */
+export function matchCnpRule(plan: Plan, rule: PlanCnpRule, pkt: Packet, other: string): CnpRuleMatch | undefined {
+  const flow: Flow = { from: { ip: pkt.src }, to: { ip: pkt.dst }, family: familyOf(other), protocol: pkt.protocol, port: pkt.port };
+  return matchFlowCnpRule(plan, rule, flow, { ip: other });
+}
+
+/**
+ * One ClusterNetworkPolicy tier for one side: its policies in order, each rule in order; the first
+ * rule that matches for certain decides (Accept, Deny) or ends the tier (Pass). Rules before it
+ * that match only for some addresses of the pod network (an IP-less endpoint against a CIDR) are
+ * returned as `maybe`: each of them may be the one that applies instead.
+ */
+export function evaluateTierFlow(plan: Plan, ids: readonly string[], direction: Direction, flow: Flow, other: FlowEnd): { match?: CnpRuleMatch; maybe: CnpRuleMatch[] } {
+  const ix = indexOf(plan);
+  const maybe: CnpRuleMatch[] = [];
+  for (const id of ids) {
+    const cp = ix.clusterPolicies.get(id);
+    if (!cp) continue;
+    for (const rule of cp[direction]) {
+      const m = matchFlowCnpRule(plan, rule, flow, other);
+      if (!m) continue;
+      if (m.uncertain === undefined) return { match: m, maybe };
+      maybe.push(m);
+    }
+  }
+  return { maybe };
+}
+
+/**
+ * One side of a flow through the tiers: Admin (first match: Accept / Deny decide, Pass hands on),
+ * NetworkPolicy (when some policy isolates the pod for this direction, its rules decide), Baseline
+ * (only when none does; first match), else allowed. A CNP rule that matches only for some addresses
+ * opens a branch: when the branches disagree, the side depends on the address.
+ */
 function side(plan: Plan, ix: Index, direction: Direction, flow: Flow): SideVerdict {
   const self = direction === 'egress' ? flow.from : flow.to;
   const other = direction === 'egress' ? flow.to : flow.from;
@@ -244,7 +321,39 @@ function side(plan: Plan, ix: Index, direction: Direction, flow: Flow): SideVerd
   if (!pod) return { direction, pod: key, outcome: 'not-local', policies: [] };
   const policies = direction === 'egress' ? pod.egressPolicies : pod.ingressPolicies;
   const audited = direction === 'egress' ? pod.egressAudit : pod.ingressAudit;
-  const base: SideVerdict = { direction, pod: key, outcome: 'not-isolated', policies, ...(audited ? { audited } : {}) };
+  const extra = audited ? { audited } : {};
+  if (!pod.tiers) return networkPolicySide(plan, ix, direction, flow, key, policies, other, extra);
+  const tiers = pod.tiers;
+  /** A possible result, and the uncertain CNP rule whose match leads to it (none: the certain path). */
+  type Branch = { v: SideVerdict; via?: CnpRuleMatch };
+  const decided = (m: CnpRuleMatch, tier: 'Admin' | 'Baseline'): SideVerdict => ({ direction, pod: key, outcome: m.action === 'Accept' ? 'allowed' : 'denied', policies, ...extra, clusterRule: m, decidedIn: tier });
+  const carry = (m: CnpRuleMatch | undefined) => (m ? { clusterRule: m } : {});
+  /** A tier's possible results: each uncertain match first, then the certain path (a decision, or `next`). */
+  const tierStage = (tier: 'Admin' | 'Baseline', ids: readonly string[], next: (passedBy?: CnpRuleMatch) => Branch[]): Branch[] => {
+    const t = evaluateTierFlow(plan, ids, direction, flow, other);
+    const after = (m: CnpRuleMatch | undefined): Branch[] => (m && m.action !== 'Pass' ? [{ v: decided(m, tier) }] : next(m));
+    return [...t.maybe.flatMap((m) => after(m).map((b) => ({ v: b.v, via: b.via ?? m }))), ...after(t.match)];
+  };
+  const branches = tierStage('Admin', tiers.admin[direction], (adminPass) => {
+    // NetworkPolicy decides where it isolates the pod; Baseline only where it does not.
+    if (policies.length > 0) return [{ v: { ...networkPolicySide(plan, ix, direction, flow, key, policies, other, extra), ...carry(adminPass) } }];
+    return tierStage('Baseline', tiers.baseline[direction], (baselinePass) => [{ v: { direction, pod: key, outcome: 'not-isolated', policies, ...extra, ...carry(adminPass ?? baselinePass) } }]);
+  });
+  // The last branch is the path taken when no uncertain rule applies: report it when all agree.
+  const certain = branches[branches.length - 1]!.v;
+  const cls = (v: SideVerdict) => (v.outcome === 'denied' ? 'denied' : v.outcome === 'depends' ? 'depends' : 'allowed');
+  if (branches.every((b) => cls(b.v) === cls(certain))) return certain;
+  const v: SideVerdict = { direction, pod: key, outcome: 'depends', policies, ...extra };
+  const via = branches.find((b) => b.via)?.via;
+  if (via) v.clusterRule = via;
+  const np = branches.find((b) => b.v.outcome === 'depends' && b.v.maybeBy);
+  if (np?.v.maybeBy) v.maybeBy = np.v.maybeBy;
+  return v;
+}
+
+/** The NetworkPolicy stage of one side (no ClusterNetworkPolicy involved). */
+function networkPolicySide(plan: Plan, ix: Index, direction: Direction, flow: Flow, key: string, policies: string[], other: FlowEnd, extra: Pick<SideVerdict, 'audited'>): SideVerdict {
+  const base: SideVerdict = { direction, pod: key, outcome: 'not-isolated', policies, ...extra };
   if (policies.length === 0) return base;
   let maybe: RuleMatch | undefined;
   for (const id of policies) {
@@ -252,12 +361,12 @@ function side(plan: Plan, ix: Index, direction: Direction, flow: Flow): SideVerd
     for (const rule of pol[direction]) {
       const m = matchFlowRule(plan, rule, flow, other);
       if (!m) continue;
-      if (m.uncertain === undefined) return { ...base, outcome: 'allowed', allowedBy: m };
+      if (m.uncertain === undefined) return { ...base, outcome: 'allowed', allowedBy: m, decidedIn: 'NetworkPolicy' };
       maybe ??= m;
     }
   }
-  if (maybe) return { ...base, outcome: 'depends', maybeBy: maybe };
-  return { ...base, outcome: 'denied' };
+  if (maybe) return { ...base, outcome: 'depends', maybeBy: maybe, decidedIn: 'NetworkPolicy' };
+  return { ...base, outcome: 'denied', decidedIn: 'NetworkPolicy' };
 }
 
 /** A verdict without its summary text (what the matrix needs, millions of times). */
@@ -286,6 +395,8 @@ export function decideFlow(plan: Plan, flow: Flow): Decision {
   if (dstPod && srcNode !== undefined && srcNode === dstPod.nodeName && (ingress.outcome === 'denied' || ingress.outcome === 'depends')) {
     ingress = { ...ingress, outcome: 'node-local' };
     delete ingress.maybeBy;
+    delete ingress.clusterRule;
+    delete ingress.decidedIn;
   }
   return { allowed: combine(egress, ingress), egress, ingress };
 }
@@ -402,12 +513,24 @@ function sideText(s: SideVerdict): string {
     case 'node-local':
       return `${s.direction}: traffic from ${who}'s own node is always allowed`;
     case 'allowed':
-      return `${s.direction}: allowed by rule ${s.allowedBy!.ruleIndex} of ${s.allowedBy!.policy} (${s.allowedBy!.peerText}, ${s.allowedBy!.portText})`;
+      if (s.decidedIn === 'Admin' || s.decidedIn === 'Baseline') return `${s.direction}: allowed by ${cnpMatchText(s.clusterRule!)}`;
+      return `${s.direction}: ${passText(s)}allowed by rule ${s.allowedBy!.ruleIndex} of ${s.allowedBy!.policy} (${s.allowedBy!.peerText}, ${s.allowedBy!.portText})`;
     case 'depends':
-      return `${s.direction}: ${who} is isolated by ${s.policies.join(', ')}; only rule ${s.maybeBy!.ruleIndex} of ${s.maybeBy!.policy} may allow it: ${s.maybeBy!.uncertain}`;
+      if (!s.maybeBy) return `${s.direction}: ${who} depends on its IP: ${describeCnpRule(s.clusterRule!.origin)} matches only some addresses (${s.clusterRule!.uncertain})`;
+      return `${s.direction}: ${passText(s)}${who} is isolated by ${s.policies.join(', ')}; only rule ${s.maybeBy!.ruleIndex} of ${s.maybeBy!.policy} may allow it: ${s.maybeBy!.uncertain}`;
     case 'denied':
-      return `${s.direction}: ${who} is isolated by ${s.policies.join(', ')} and no rule allows it`;
+      if (s.decidedIn === 'Admin' || s.decidedIn === 'Baseline') return `${s.direction}: denied by ${cnpMatchText(s.clusterRule!)}`;
+      return `${s.direction}: ${passText(s)}${who} is isolated by ${s.policies.join(', ')} and no rule allows it`;
   }
+}
+
+/** `rule 'x' (Deny) of ClusterNetworkPolicy g, Admin tier, priority 10 (from all pods in ..., 53/UDP)` */
+export function cnpMatchText(m: CnpRuleMatch): string {
+  return `${describeCnpRule(m.origin)} (${m.origin.direction === 'ingress' ? 'from' : 'to'} ${m.peerText}, ${m.portText})${m.failClosed ? ` [${m.failClosed}]` : ''}`;
+}
+
+function passText(s: SideVerdict): string {
+  return s.clusterRule?.action === 'Pass' ? `passed to NetworkPolicy by ${describeCnpRule(s.clusterRule.origin)}; ` : '';
 }
 
 function summarize(allowed: boolean | null, e: SideVerdict, i: SideVerdict): string {

@@ -3,9 +3,10 @@
 import type { Family, Protocol } from '../cluster/model.js';
 import { familyOf } from '../cluster/model.js';
 import { blockCoverage, cidrContainsIP, formatCIDR, mustCIDR, parseIP } from '../net/ip.js';
-import type { Plan, PlanPeer, PlanPod, PlanRule } from '../policy/plan.js';
+import type { Plan, PlanCnpRule, PlanPeer, PlanPod, PlanRule } from '../policy/plan.js';
+import { cnpRuleLabel, describeCnpRule } from '../policy/plan.js';
 import { whySelectorMisses, describeSelector } from '../policy/selector.js';
-import { auditText, evaluateFlow, flowBetween, matchFlowRule, podNetworkFamilies, podNetworkOf, type AuditVerdict, type Flow, type FlowEnd, type SideVerdict, type Verdict } from './evaluate.js';
+import { auditText, cnpMatchText, evaluateFlow, flowBetween, matchFlowCnpRule, matchFlowPeersPorts, matchFlowRule, podNetworkFamilies, podNetworkOf, type AuditVerdict, type Flow, type FlowEnd, type SideVerdict, type Verdict } from './evaluate.js';
 import { asEnforced } from '../policy/audit.js';
 
 export interface Endpoint {
@@ -56,6 +57,23 @@ export interface SideReport {
   text: string;
   rules: RuleReport[];
   nearest?: RuleReport;
+  /**
+   * The ClusterNetworkPolicy rules evaluated for this side, in order, up to the one that decided or
+   * passed (Admin tier; Baseline tier when no NetworkPolicy isolates the pod). Empty without CNPs.
+   */
+  tiers: TierRuleReport[];
+}
+
+export interface TierRuleReport {
+  tier: 'Admin' | 'Baseline';
+  policy: string;
+  priority: number;
+  ruleIndex: number;
+  ruleName?: string;
+  action: PlanCnpRule['action'];
+  /** true: matches; false: does not; null: matches only for some addresses of the pod network. */
+  matched: boolean | null;
+  text: string;
 }
 
 export interface Explanation {
@@ -123,36 +141,80 @@ export function explainFlow(plan: Plan, flow: Flow, from: Endpoint, to: Endpoint
   return x;
 }
 
+/** The CNP rules of one tier evaluated for a side, up to and including the first that matched for certain. */
+function tierReports(plan: Plan, tier: 'Admin' | 'Baseline', ids: readonly string[], v: SideVerdict, flow: Flow, otherEnd: FlowEnd, other: Endpoint): TierRuleReport[] {
+  const out: TierRuleReport[] = [];
+  const word = v.direction === 'ingress' ? 'from' : 'to';
+  for (const id of ids) {
+    const cp = plan.clusterPolicies.find((c) => c.id === id);
+    if (!cp) continue;
+    for (const rule of cp[v.direction]) {
+      const o = rule.origin;
+      const base = { tier, policy: o.policy, priority: o.priority, ruleIndex: o.ruleIndex, ...(o.ruleName !== undefined ? { ruleName: o.ruleName } : {}), action: rule.action };
+      const m = matchFlowCnpRule(plan, rule, flow, otherEnd);
+      const fc = rule.failClosed ? ` [${rule.failClosed}]` : '';
+      if (m && m.uncertain === undefined) {
+        out.push({ ...base, matched: true, text: `${describeCnpRule(o)} matches (${word} ${m.peerText}, ${m.portText})${fc}` });
+        return out;
+      }
+      if (m) {
+        out.push({ ...base, matched: null, text: `${tier} rule ${cnpRuleLabel(o)} (${o.action}) of ${o.policy} may match: ${m.uncertain}` });
+        continue;
+      }
+      const ports = rule.ports === 'all' ? 'any port' : [...new Set(rule.ports.map((p) => p.spec))].join(', ') || 'no port that exists';
+      out.push({ ...base, matched: false, text: `${tier} rule ${cnpRuleLabel(o)} (${o.action}, ${ports}) of ${o.policy}: no match — ${missReasons(plan, rule, flow, otherEnd, other).reasons.join(', and ')}` });
+    }
+  }
+  return out;
+}
+
 function sideReport(plan: Plan, v: SideVerdict, flow: Flow, from: Endpoint, to: Endpoint): SideReport {
   const self = v.direction === 'egress' ? from : to;
   const other = v.direction === 'egress' ? to : from;
   const otherEnd = v.direction === 'egress' ? flow.to : flow.from;
   const head = `${v.direction} of ${self.label}`;
+  const pod = v.pod !== undefined ? plan.pods.find((p) => p.key === v.pod) : undefined;
+  const tiers: TierRuleReport[] = [];
+  if (pod?.tiers && !['self', 'not-local', 'not-a-pod', 'same-ip'].includes(v.outcome)) {
+    tiers.push(...tierReports(plan, 'Admin', pod.tiers.admin[v.direction], v, flow, otherEnd, other));
+    if (v.decidedIn !== 'Admin' && v.policies.length === 0) tiers.push(...tierReports(plan, 'Baseline', pod.tiers.baseline[v.direction], v, flow, otherEnd, other));
+  }
+  const pass = v.clusterRule?.action === 'Pass' ? `passed on by ${describeCnpRule(v.clusterRule.origin)}; ` : '';
   switch (v.outcome) {
     case 'not-a-pod':
-      return { verdict: v, rules: [], text: `${head}: not a pod, no policy applies` };
+      return { verdict: v, rules: [], tiers, text: `${head}: not a pod, no policy applies` };
     case 'not-local':
-      return { verdict: v, rules: [], text: `${head}: enforced on its own node` };
+      return { verdict: v, rules: [], tiers, text: `${head}: enforced on its own node` };
     case 'not-isolated':
       return {
         verdict: v,
         rules: [],
+        tiers,
         text: v.audited
-          ? `${head}: not isolated (only audited policies select it for ${v.direction}: ${v.audited.join(', ')}) → allowed`
-          : `${head}: not isolated (no policy selects it for ${v.direction}) → allowed`,
+          ? `${head}: ${pass}not isolated (only audited policies select it for ${v.direction}: ${v.audited.join(', ')}${tiers.length ? '; no ClusterNetworkPolicy rule decides' : ''}) → allowed`
+          : `${head}: ${pass}not isolated (no policy selects it for ${v.direction}${tiers.length ? ', no ClusterNetworkPolicy rule decides' : ''}) → allowed`,
       };
     case 'self':
-      return { verdict: v, rules: [], text: `${head}: a pod always reaches itself` };
+      return { verdict: v, rules: [], tiers, text: `${head}: a pod always reaches itself` };
     case 'same-ip':
       return {
         verdict: v,
         rules: [],
+        tiers,
         text: `${head}: ${from.label} and ${to.label} have the same IP ${flow.from.ip}: a packet to it never leaves the source, and policy cannot tell the two apart → no verdict (podwall lint reports it as an error)`,
       };
     case 'node-local':
-      return { verdict: v, rules: [], text: `${head}: traffic from the pod's own node is always allowed` };
+      return { verdict: v, rules: [], tiers: [], text: `${head}: traffic from the pod's own node is always allowed` };
     default:
       break;
+  }
+  if (v.decidedIn === 'Admin' || v.decidedIn === 'Baseline') {
+    const m = v.clusterRule!;
+    const note = v.decidedIn === 'Admin' ? (m.action === 'Accept' ? ' (NetworkPolicy cannot deny it)' : ' (NetworkPolicy cannot allow it)') : ' (no NetworkPolicy isolates the pod; one would replace the Baseline)';
+    return { verdict: v, rules: [], tiers, text: `${head}: ${m.action === 'Accept' ? 'allowed' : 'denied'} by ${cnpMatchText(m)}${note}` };
+  }
+  if (v.outcome === 'depends' && !v.maybeBy && v.clusterRule) {
+    return { verdict: v, rules: [], tiers, text: `${head}: ${describeCnpRule(v.clusterRule.origin)} may match: ${v.clusterRule.uncertain} → depends on the IP` };
   }
   const rules: RuleReport[] = [];
   for (const id of v.policies) {
@@ -170,7 +232,8 @@ function sideReport(plan: Plan, v: SideVerdict, flow: Flow, from: Endpoint, to: 
     return {
       verdict: v,
       rules,
-      text: `${head}: isolated by ${v.policies.join(', ')}; allowed by rule ${m.ruleIndex} of ${m.policy} (${peerWord} ${m.peerText}${m.peerIndex !== undefined ? ` [peer ${m.peerIndex}]` : ''}, ${m.portText}${m.portIndex !== undefined ? ` [port ${m.portIndex}]` : ''})`,
+      tiers,
+      text: `${head}: ${pass}isolated by ${v.policies.join(', ')}; allowed by rule ${m.ruleIndex} of ${m.policy} (${peerWord} ${m.peerText}${m.peerIndex !== undefined ? ` [peer ${m.peerIndex}]` : ''}, ${m.portText}${m.portIndex !== undefined ? ` [port ${m.portIndex}]` : ''})`,
     };
   }
   if (v.outcome === 'depends') {
@@ -178,11 +241,12 @@ function sideReport(plan: Plan, v: SideVerdict, flow: Flow, from: Endpoint, to: 
     return {
       verdict: v,
       rules,
-      text: `${head}: isolated by ${v.policies.join(', ')}; no rule allows it for certain, and rule ${m.ruleIndex} of ${m.policy} (${peerWord} ${m.peerText}, ${m.portText}) may: ${m.uncertain} → depends on the IP`,
+      tiers,
+      text: `${head}: ${pass}isolated by ${v.policies.join(', ')}; no rule allows it for certain, and rule ${m.ruleIndex} of ${m.policy} (${peerWord} ${m.peerText}, ${m.portText}) may: ${m.uncertain} → depends on the IP`,
     };
   }
   const nearest = [...rules].sort((a, b) => a.misses - b.misses)[0];
-  const r: SideReport = { verdict: v, rules, text: `${head}: isolated by ${v.policies.join(', ')} and no rule allows it → denied` };
+  const r: SideReport = { verdict: v, rules, tiers, text: `${head}: ${pass}isolated by ${v.policies.join(', ')} and no rule allows it → denied` };
   if (nearest && nearest.misses < 3) r.nearest = nearest;
   return r;
 }
@@ -194,17 +258,23 @@ function ruleReport(plan: Plan, rule: PlanRule, flow: Flow, otherEnd: FlowEnd, o
   const m = matchFlowRule(plan, rule, flow, otherEnd);
   if (m && m.uncertain === undefined) return { policy, ruleIndex: rule.origin.ruleIndex, matched: true, misses: 0, text: `${name} matches` };
   if (m) return { policy, ruleIndex: rule.origin.ruleIndex, matched: false, misses: 0, text: `${name} may match: ${m.uncertain}` };
-  const peerOk = rule.peers === 'all' || rule.peers.some((p) => matchFlowRule(plan, { ...rule, peers: [p], ports: 'all' }, flow, otherEnd));
-  const portOk = rule.ports === 'all' || matchFlowRule(plan, { ...rule, peers: 'all' }, flow, otherEnd) !== undefined;
   const portsText = rule.ports === 'all' ? 'all ports' : [...new Set(rule.ports.map((p) => p.spec))].join(', ');
+  const { reasons, misses } = missReasons(plan, rule, flow, otherEnd, other);
+  const allowsText = rule.peers === 'all' ? `allows ${portsText} from anywhere` : `allows ${portsText}`;
+  return { policy, ruleIndex: rule.origin.ruleIndex, matched: false, misses, text: `${name} ${allowsText} but ${reasons.join(', and ')}` };
+}
+
+/** Why a rule's peers and ports (either kind of rule) miss a flow, and how many of the two miss. */
+function missReasons(plan: Plan, rule: Pick<PlanRule, 'peers' | 'ports'>, flow: Flow, otherEnd: FlowEnd, other: Endpoint): { reasons: string[]; misses: number } {
+  const probe = (peers: PlanRule['peers'], ports: PlanRule['ports']) => matchFlowPeersPorts(plan, { peers, ports }, flow, otherEnd) !== undefined;
+  const peerOk = rule.peers === 'all' || rule.peers.some((p) => probe([p], 'all'));
+  const portOk = rule.ports === 'all' || probe('all', rule.ports);
   const reasons: string[] = [];
   if (!peerOk && rule.peers !== 'all') {
     reasons.push(rule.peers.length === 0 ? 'it has no peers that exist' : rule.peers.map((p) => peerMiss(plan, p, flow, otherEnd, other)).join('; and '));
   }
   if (!portOk) reasons.push(portMiss(rule, flow, other));
-  const misses = (peerOk ? 0 : 1) + (portOk ? 0 : 1);
-  const allowsText = rule.peers === 'all' ? `allows ${portsText} from anywhere` : `allows ${portsText}`;
-  return { policy, ruleIndex: rule.origin.ruleIndex, matched: false, misses, text: `${name} ${allowsText} but ${reasons.join(', and ')}` };
+  return { reasons, misses: (peerOk ? 0 : 1) + (portOk ? 0 : 1) };
 }
 
 function peerMiss(plan: Plan, peer: PlanPeer, flow: Flow, otherEnd: FlowEnd, other: Endpoint): string {
@@ -239,7 +309,7 @@ function peerMiss(plan: Plan, peer: PlanPeer, flow: Flow, otherEnd: FlowEnd, oth
   return `${other.pod} is not among the pods of ${peer.describe}`;
 }
 
-function portMiss(rule: PlanRule, flow: Flow, other: Endpoint): string {
+function portMiss(rule: Pick<PlanRule, 'ports'>, flow: Flow, other: Endpoint): string {
   if (rule.ports === 'all') return '';
   const named = rule.ports.filter((p) => p.name);
   const same = rule.ports.filter((p) => p.protocol === flow.protocol);
@@ -257,6 +327,8 @@ export function verdictWord(allowed: boolean | null): string {
 
 function sideLines(s: SideReport, indent: string): string[] {
   const lines = [`${indent}${s.text}`];
+  // The tier rules that were passed over (the deciding one is in the line above).
+  for (const r of s.tiers) if (r.matched !== true) lines.push(`${indent}  · ${r.text}`);
   if (s.verdict.outcome === 'denied' || s.verdict.outcome === 'depends') {
     for (const r of s.rules) lines.push(`${indent}  - ${r.text}`);
     if (s.nearest && s.rules.length > 1) lines.push(`${indent}  nearest miss: ${s.nearest.text}`);

@@ -153,7 +153,7 @@ test('policies/README.md indexes every recipe', (t) => {
 for (const recipe of RECIPES) {
   const dir = join(POLICIES, recipe);
 
-  test(`${recipe}: policy.yaml holds only networking.k8s.io/v1 NetworkPolicies`, (t) => {
+  test(`${recipe}: policy.yaml holds only NetworkPolicies and ClusterNetworkPolicies`, (t) => {
     const docs = parseAllDocuments(readFileSync(join(dir, 'policy.yaml'), 'utf8'));
     const list = Array.isArray(docs) ? docs : [docs];
     const values = list.map((d) => {
@@ -162,9 +162,14 @@ for (const recipe of RECIPES) {
     }).filter((v) => v !== null);
     t.true(values.length > 0, 'no policy in policy.yaml');
     for (const v of values) {
+      t.is(typeof v.metadata?.name, 'string', 'metadata.name');
+      if (v.kind === 'ClusterNetworkPolicy') {
+        t.is(v.apiVersion, 'policy.networking.k8s.io/v1alpha2');
+        t.is(v.metadata?.namespace, undefined, `ClusterNetworkPolicy ${String(v.metadata?.name)} is cluster-scoped`);
+        continue;
+      }
       t.is(v.apiVersion, 'networking.k8s.io/v1');
       t.is(v.kind, 'NetworkPolicy');
-      t.is(typeof v.metadata?.name, 'string', 'metadata.name');
       t.is(typeof v.metadata?.namespace, 'string', `metadata.namespace of ${String(v.metadata?.name)}`);
     }
   });
@@ -176,7 +181,9 @@ for (const recipe of RECIPES) {
     t.deepEqual(errors, [], 'error findings while loading');
     for (const w of loaded.findings.filter((f) => f.severity === 'warning')) t.log(formatFinding(w));
     t.deepEqual(loaded.skipped, {}, 'objects podwall does not read');
-    t.true(loaded.store.policies.size > 0, 'no policy loaded');
+    t.true(loaded.store.policies.size + loaded.store.clusterPolicies.size > 0, 'no policy loaded');
+    const cnps = values(readFileSync(join(dir, 'policy.yaml'), 'utf8')).filter((v) => v.kind === 'ClusterNetworkPolicy').length;
+    t.is(loaded.store.clusterPolicies.size, cnps, 'every ClusterNetworkPolicy of policy.yaml was read');
     const got = computeMatrix(loaded.store, parsePortList(exp.ports.join(',')));
     const diff = diffAgainst(exp, got);
     if (diff.length > 0) {
@@ -184,6 +191,11 @@ for (const recipe of RECIPES) {
     }
     t.deepEqual(diff, [], `${diff.length} pair(s) differ from expected.txt`);
   });
+}
+
+function values(text: string): { kind?: unknown }[] {
+  const docs = parseAllDocuments(text);
+  return (Array.isArray(docs) ? docs : [docs]).map((d) => d.toJS() as { kind?: unknown } | null).filter((v): v is { kind?: unknown } => v !== null);
 }
 
 // The expectation parser itself: a malformed expected.txt must fail loudly, never pass vacuously.
