@@ -5,7 +5,8 @@
 //     holds it. podwall's sets are allow lists (pod peers, ipBlocks, named-port targets, Service
 //     exemptions) or podwall-programmed, whose missing member is rejected by the fail-closed rules:
 //     leaving a member out only narrows. A `nomatch` member (an except of an ipBlock) cannot be
-//     left out — that would widen — so its whole set is refused instead;
+//     left out — that would widen — so its whole set is refused instead. Nor can a member of a set a
+//     ClusterNetworkPolicy tier chain uses (its Deny and Pass rules are deny lists): not containable;
 //   - a set (create refused, or a nomatch member refused): the policy chains using it are left out,
 //     and a top-level RETURN rule matching it (the Service whitelist) is dropped (fewer exemptions);
 //   - a policy chain: left out with the rules jumping to it; the pods it selects keep their pod
@@ -24,7 +25,7 @@ import type { Ipset, IptChain, IptRule } from '../iptables/model.js';
 import type { IpsetOp } from '../iptables/write.js';
 import { canonicalMember } from './ipset.js';
 import { memberKeys } from './diff.js';
-import { COMMON_CHAIN, isPolicyChain, POD_CHAIN_PREFIX, TOP_CHAINS } from './names.js';
+import { ADMIN_CHAIN_PREFIX, BASELINE_CHAIN_PREFIX, COMMON_CHAIN, isPolicyChain, POD_CHAIN_PREFIX, TOP_CHAINS } from './names.js';
 import { referencedSets, type Desired } from './render.js';
 
 export type RefusalKind = 'policy-chain' | 'pod-chain' | 'set' | 'member';
@@ -215,6 +216,10 @@ export class Refusals {
     const target = d.sets.find((s) => s.name === set)!;
     if (f.op?.op === 'add' && !f.op.nomatch) {
       const key = canonicalMember({ entry: f.op.entry }, target.type, target.family);
+      const holding = d.sets.filter((s) => s.type === target.type && s.family === target.family && memberKeys(s).has(key));
+      // A ClusterNetworkPolicy tier chain's Deny or Pass rule would lose the member: that widens.
+      const tierSets = new Set(d.chains.filter((c) => c.name.startsWith(ADMIN_CHAIN_PREFIX) || c.name.startsWith(BASELINE_CHAIN_PREFIX)).flatMap(referencedSets));
+      if (holding.some((s) => tierSets.has(s.name))) return undefined;
       // The kernel refuses the same entry in every set of the same type and family: leave it out of all at once.
       for (const s of d.sets) {
         if (s.type !== target.type || s.family !== target.family || !memberKeys(s).has(key)) continue;

@@ -62,6 +62,9 @@ export const DEFAULT_CHAIN = 'KUBE-NWPLCY-DEFAULT';
 export const TAIL_CHAIN = 'KUBE-NWPLCY-TAIL';
 export const POD_CHAIN_PREFIX = 'KUBE-POD-FW-';
 export const POLICY_CHAIN_PREFIX = 'KUBE-NWPLCY-';
+/** ClusterNetworkPolicy tier chains (podwall's own: kube-router has no such tiers). 28 characters with the hash. */
+export const ADMIN_CHAIN_PREFIX = 'PODWALL-ADM-';
+export const BASELINE_CHAIN_PREFIX = 'PODWALL-BSL-';
 
 export const SRC_SET_PREFIX = 'KUBE-SRC-';
 export const DST_SET_PREFIX = 'KUBE-DST-';
@@ -130,6 +133,20 @@ export function peerSetName(prefix: typeof SRC_SET_PREFIX | typeof DST_SET_PREFI
   return familySetName(prefix + hash16(`set\u0000${identity}\u0000${family}`), family);
 }
 
+/**
+ * A tier chain: the rules of the ClusterNetworkPolicies (in evaluation order) that select a set of
+ * pods, for one direction. Identity: tier, direction and the ordered policy names — pods selected by
+ * the same policies share the chain, and a rule change rewrites it in place.
+ */
+export function tierChainName(tier: 'admin' | 'baseline', direction: Direction, policyIds: readonly string[]): string {
+  return (tier === 'admin' ? ADMIN_CHAIN_PREFIX : BASELINE_CHAIN_PREFIX) + hash16(`tier\u0000${tier}\u0000${direction}\u0000${policyIds.join('\u0000')}`);
+}
+
+/** The stable reference of a ClusterNetworkPolicy rule (its id `cnp:<name>/<direction>/<index>`) in NFLOG prefixes. */
+export function cnpRuleRef(ruleId: string): string {
+  return hash16(`cnp-rule\u0000${ruleId}`);
+}
+
 export function tmpSetName(forSet: string): string {
   return TMP_SET_PREFIX + hash16(`tmp\u0000${forSet}`);
 }
@@ -169,7 +186,11 @@ export function isSharedSet(name: string): boolean {
   return base === POD_SUBNETS_SET || base === NODE_IPS_SET;
 }
 
-/** Whether a policy chain (not COMMON/DEFAULT/TAIL): the unit a kernel rejection can be isolated to. */
+/**
+ * Whether a policy chain (not COMMON/DEFAULT/TAIL): the unit a kernel rejection can be isolated to
+ * (left out, its pods stay denied). Tier chains are not: leaving one out would drop Admin/Baseline
+ * denials, so a refused tier chain fails the whole apply and the last good state stays.
+ */
 export function isPolicyChain(name: string): boolean {
   return name.startsWith(POLICY_CHAIN_PREFIX) && name !== COMMON_CHAIN && name !== DEFAULT_CHAIN && name !== TAIL_CHAIN;
 }

@@ -22,18 +22,22 @@
 //                        NFLOG counts every packet the rate-limited NFLOG may have skipped.
 //   KUBE-NWPLCY-<16>:    one chain per (policy, direction): per rule, per peer × port a
 //                        `MARK 0x10000` rule, then `mark 0x10000 → RETURN`.
+//   PODWALL-ADM/BSL-<16>: ClusterNetworkPolicy tiers (render-cnp.ts): per direction the pod chain
+//                        jumps to its Admin chain before the policy jumps, and — when no policy
+//                        isolates it and nothing marked it yet — to its Baseline chain before DEFAULT.
 // A new packet passes through every pod chain it concerns (same-node traffic: the destination's, then
 // the source's); any REJECT ends it, and only when every chain it met marked it 0x20000 does the
-// final ACCEPT take it. Pods no policy isolates get no chain: the rest of the table decides.
+// final ACCEPT take it. Pods no policy isolates and no ClusterNetworkPolicy selects get no chain.
 import type { Direction, Family, Protocol } from '../cluster/model.js';
 import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js';
 import { LRUCache } from 'lru-cache';
 import { sanitizeComment } from '../iptables/write.js';
 import { formatCIDR, parseCIDR } from '../net/ip.js';
 import { serviceExemptions, type ServiceExemptions, type ServiceRanges } from '../cluster/service-exemptions.js';
-import type { CidrPeer, Plan, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
+import type { CidrPeer, Plan, PlanClusterPolicy, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
+import { renderTierChain } from './render-cnp.js';
 import { DEFAULT_LOG_LIMIT, encodePrefix, limitArgs, type LogLimit, type NflogTag } from './nflog.js';
-import { canonicalIP, halves, hashIpSet, hashNetSet, ipBlockMembers, parseNetOf, setFamily } from './ipset.js';
+import { canonicalIP, halves, hashIpSet, hashNetSet, ipBlockMembers, parseNetOf, setFamily, sortMembers } from './ipset.js';
 import { dispatchChains, type DispatchEntry } from './dispatch.js';
 import {
   BUILTIN_HOOKS,
@@ -61,6 +65,7 @@ import {
   peerSetName,
   podChainName,
   policyChainName,
+  tierChainName,
   type BuiltinHook,
 } from './names.js';
 
@@ -130,13 +135,13 @@ function logRule(match: string[], tag: NflogTag, limit: LogLimit, text: string):
   return { args: [...match, ...limitArgs(limit), ...cmt(text), '-j', 'NFLOG', '--nflog-prefix', encodePrefix(tag), '--nflog-group', NFLOG_GROUP, '--nflog-threshold', '1'] };
 }
 
-const cmt = (text: string): string[] => ['-m', 'comment', '--comment', comment(text)];
+export const cmt = (text: string): string[] => ['-m', 'comment', '--comment', comment(text)];
 
 function hostCidr(ip: string, family: Family): string {
   return `${ip}/${family === 'ipv6' ? 128 : 32}`;
 }
 
-function rejectArgs(family: Family): string[] {
+export function rejectArgs(family: Family): string[] {
   return ['-j', 'REJECT', '--reject-with', family === 'ipv6' ? 'icmp6-port-unreachable' : 'icmp-port-unreachable'];
 }
 
@@ -232,7 +237,7 @@ function protoName(p: Protocol): 'tcp' | 'udp' | 'sctp' | undefined {
   return p === 'TCP' ? 'tcp' : p === 'UDP' ? 'udp' : p === 'SCTP' ? 'sctp' : undefined;
 }
 
-class SetRegistry {
+export class SetRegistry {
   readonly sets = new Map<string, Ipset>();
   add(s: Ipset): string {
     if (!this.sets.has(s.name)) this.sets.set(s.name, s);
@@ -307,9 +312,27 @@ interface PeerMatch {
   text: string;
 }
 
-function renderRule(policy: PlanPolicy, rule: PlanRule, direction: Direction, family: Family, reg: SetRegistry, setPrefix: typeof SRC_SET_PREFIX | typeof DST_SET_PREFIX, setDir: 'src' | 'dst'): IptRule[] {
-  // An invalid rule grants nothing; empty peer or port lists match nothing: never widen.
-  if (rule.invalid !== undefined) return [];
+/** One peer × port combination of a rule, as iptables match arguments (no target). */
+export interface RuleMatchArgs {
+  args: string[];
+  /** `peer 0 pods {...} port 80/TCP`, for the rule's comment. */
+  text: string;
+}
+
+/**
+ * The match arguments of every peer × port combination of a rule (NetworkPolicy or
+ * ClusterNetworkPolicy), registering the sets they name. Pod peers share one hash:ip set; each CIDR
+ * peer gets a hash:net set (`mergeCidrs`: one set for all CIDR peers of the rule, which have no
+ * excepts). Empty peer or port lists give no combination: they match nothing, never everything.
+ */
+export function ruleMatchArgs(
+  rule: Pick<PlanRule, 'id' | 'peers' | 'ports'>,
+  family: Family,
+  reg: SetRegistry,
+  setPrefix: typeof SRC_SET_PREFIX | typeof DST_SET_PREFIX,
+  setDir: 'src' | 'dst',
+  opts: { mergeCidrs?: boolean } = {},
+): RuleMatchArgs[] {
   const peers: PeerMatch[] = [];
   if (rule.peers === 'all') peers.push({ args: [], text: 'any peer' });
   else {
@@ -321,15 +344,23 @@ function renderRule(policy: PlanPolicy, rule: PlanRule, direction: Direction, fa
       reg.add(set);
       peers.push({ args: ['-m', 'set', '--match-set', set.name, setDir], text: `peer ${podPeers.map((p) => `${p.peerIndex} ${p.describe}`).join('; ')}` });
     }
-    for (const p of rule.peers) {
-      if (p.kind !== 'cidr') continue;
-      const cp = p as CidrPeer;
-      if (cp.family !== family) continue; // a block of the other family matches nothing here
-      const members = ipBlockMembers(cp.block, family);
-      if (members.length === 0) continue; // every address excepted
-      const set: Ipset = { name: peerSetName(setPrefix, cp.setId, family), type: 'hash:net', family: setFamily(family), options: [], members };
-      reg.add(set);
-      peers.push({ args: ['-m', 'set', '--match-set', set.name, setDir], text: `peer ${cp.peerIndex} ${cp.describe}` });
+    // A block of the other family matches nothing here.
+    const cidrPeers = rule.peers.filter((p): p is CidrPeer => p.kind === 'cidr' && p.family === family);
+    if (opts.mergeCidrs) {
+      const members = sortMembers(dedupeMembers(cidrPeers.flatMap((cp) => ipBlockMembers(cp.block, family))));
+      if (members.length > 0) {
+        const set: Ipset = { name: peerSetName(setPrefix, `${rule.id}/networks`, family), type: 'hash:net', family: setFamily(family), options: [], members };
+        reg.add(set);
+        peers.push({ args: ['-m', 'set', '--match-set', set.name, setDir], text: `peer ${[...new Set(cidrPeers.map((p) => p.peerIndex))].join(',')} networks` });
+      }
+    } else {
+      for (const cp of cidrPeers) {
+        const members = ipBlockMembers(cp.block, family);
+        if (members.length === 0) continue; // every address excepted
+        const set: Ipset = { name: peerSetName(setPrefix, cp.setId, family), type: 'hash:net', family: setFamily(family), options: [], members };
+        reg.add(set);
+        peers.push({ args: ['-m', 'set', '--match-set', set.name, setDir], text: `peer ${cp.peerIndex} ${cp.describe}` });
+      }
     }
   }
   const ports: { pre: string[]; post: string[]; text: string }[] = [];
@@ -349,15 +380,27 @@ function renderRule(policy: PlanPolicy, rule: PlanRule, direction: Direction, fa
       ports.push({ pre: pa.pre, post, text });
     }
   }
-  const out: IptRule[] = [];
-  for (const peer of peers) {
-    for (const port of ports) {
-      out.push({
-        args: [...port.pre, ...peer.args, ...port.post, ...cmt(`${policy.id} ${direction} rule ${rule.origin.ruleIndex} ${peer.text} ${port.text}`), '-j', 'MARK', '--set-xmark', MARK_MATCHED],
-      });
-    }
-  }
+  const out: RuleMatchArgs[] = [];
+  for (const peer of peers) for (const port of ports) out.push({ args: [...port.pre, ...peer.args, ...port.post], text: `${peer.text} ${port.text}` });
   return out;
+}
+
+function dedupeMembers(ms: IpsetMember[]): IpsetMember[] {
+  const seen = new Set<string>();
+  return ms.filter((m) => {
+    const k = `${m.entry}${m.nomatch ? ' nomatch' : ''}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function renderRule(policy: PlanPolicy, rule: PlanRule, direction: Direction, family: Family, reg: SetRegistry, setPrefix: typeof SRC_SET_PREFIX | typeof DST_SET_PREFIX, setDir: 'src' | 'dst'): IptRule[] {
+  // An invalid rule grants nothing: never widen.
+  if (rule.invalid !== undefined) return [];
+  return ruleMatchArgs(rule, family, reg, setPrefix, setDir).map((m) => ({
+    args: [...m.args, ...cmt(`${policy.id} ${direction} rule ${rule.origin.ruleIndex} ${m.text}`), '-j', 'MARK', '--set-xmark', MARK_MATCHED],
+  }));
 }
 
 function commonChain(family: Family): IptChain {
@@ -403,6 +446,8 @@ interface PodRender {
   chain: IptChain;
   /** [policy chain, policy id, direction] the pod chain jumps to. */
   policyChains: [string, string, Direction][];
+  /** [tier chain, tier, direction, ClusterNetworkPolicy ids in evaluation order] the pod chain jumps to. */
+  tierChains: [string, 'admin' | 'baseline', Direction, string[]][];
   /** The pod's IPs of this family with its chain: its leaves in both dispatch trees. */
   dispatch: DispatchEntry[];
 }
@@ -416,7 +461,9 @@ const podRenderCache = new LRUCache<string, { r: PodRender | null }>({ max: 8192
 
 function cachedPodRender(pod: PlanPod, family: Family, policies: ReadonlyMap<string, PlanPolicy>, limit: LogLimit): PodRender | undefined {
   const dirKey = (ids: readonly string[], direction: Direction) => ids.map((id) => (policies.get(id)?.types.includes(direction) ? id : `!${id}`)).join(',');
-  const key = `${family}\u0000${pod.key}\u0000${pod.ips.join(',')}\u0000${dirKey(pod.ingressPolicies, 'ingress')}\u0000${dirKey(pod.egressPolicies, 'egress')}\u0000${dirKey(pod.ingressAudit ?? [], 'ingress')}\u0000${dirKey(pod.egressAudit ?? [], 'egress')}\u0000${limit.rate ?? ''}/${limit.burst}`;
+  const t = pod.tiers;
+  const tierKey = t ? `${t.admin.ingress.join(',')}|${t.admin.egress.join(',')}|${t.baseline.ingress.join(',')}|${t.baseline.egress.join(',')}` : '';
+  const key = `${family}\u0000${pod.key}\u0000${pod.ips.join(',')}\u0000${dirKey(pod.ingressPolicies, 'ingress')}\u0000${dirKey(pod.egressPolicies, 'egress')}\u0000${dirKey(pod.ingressAudit ?? [], 'ingress')}\u0000${dirKey(pod.egressAudit ?? [], 'egress')}\u0000${limit.rate ?? ''}/${limit.burst}\u0000${tierKey}`;
   let hit = podRenderCache.get(key);
   if (!hit) podRenderCache.set(key, (hit = { r: renderPod(pod, family, policies, limit) ?? null }));
   return hit.r ?? undefined;
@@ -426,13 +473,14 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
   const ips = ipsOf(pod, family);
   if (ips.length === 0) return undefined;
   const policyChains: PodRender['policyChains'] = [];
-  const forward: IptRule[] = [];
-  const output: IptRule[] = [];
-  const input: IptRule[] = [];
+  const tierChains: PodRender['tierChains'] = [];
   const isolatedIn = pod.ingressPolicies.length > 0;
   const isolatedOut = pod.egressPolicies.length > 0;
-  // A pod only audited policies select is not isolated, but gets a chain to log what they would deny.
-  if (!isolatedIn && !isolatedOut && pod.ingressAudit === undefined && pod.egressAudit === undefined) return undefined;
+  const t = pod.tiers;
+  const tiered = t !== undefined && [t.admin.ingress, t.admin.egress, t.baseline.ingress, t.baseline.egress].some((l) => l.length > 0);
+  // A pod gets a chain when a NetworkPolicy isolates it or a ClusterNetworkPolicy selects it; one
+  // only audited policies select is not isolated, but gets a chain to log what they would deny.
+  if (!isolatedIn && !isolatedOut && !tiered && pod.ingressAudit === undefined && pod.egressAudit === undefined) return undefined;
   const chain = podChainName(pod.namespace, pod.name);
   const rules: IptRule[] = [{ args: [...cmt(`${pod.key}: common netpol rules`), '-j', COMMON_CHAIN] }];
   for (const ip of ips) {
@@ -446,9 +494,20 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
     const ids = direction === 'ingress' ? pod.ingressPolicies : pod.egressPolicies;
     const sel = direction === 'ingress' ? '-d' : '-s';
     const audited = (direction === 'ingress' ? pod.ingressAudit : pod.egressAudit) ?? [];
+    const adminIds = t?.admin[direction] ?? [];
+    const baselineIds = t?.baseline[direction] ?? [];
+    const adminChain = adminIds.length > 0 ? tierChainName('admin', direction, adminIds) : undefined;
+    const baselineChain = baselineIds.length > 0 && ids.length === 0 ? tierChainName('baseline', direction, baselineIds) : undefined;
+    if (adminChain) tierChains.push([adminChain, 'admin', direction, adminIds]);
+    if (baselineChain) tierChains.push([baselineChain, 'baseline', direction, baselineIds]);
     for (const ip of ips) {
       const h = hostCidr(ip, family);
+      // Admin tier first: Deny rejects there, Accept marks 0x10000, Pass returns to what follows.
+      if (adminChain) rules.push({ args: [sel, h, ...cmt(`${pod.key}: ${direction} admin tier ${adminIds.join(',')}`), '-j', adminChain] });
       if (ids.length === 0) {
+        // Baseline tier only where no NetworkPolicy isolates, and only if the Admin tier accepted
+        // nothing; before the audited policies, whose chains mark what they would allow.
+        if (baselineChain) rules.push({ args: [sel, h, '-m', 'mark', '!', '--mark', MARK_MATCHED, ...cmt(`${pod.key}: ${direction} baseline tier ${baselineIds.join(',')}`), '-j', baselineChain] });
         // Audited policies only matter where no enforced policy isolates: their chains mark what
         // they would allow, the rest is logged as "would deny" and counted — then DEFAULT lets every
         // packet through, exactly as without them. (Where enforced policies isolate, enforcing an
@@ -489,7 +548,7 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
 
   const comment = cmt(pod.key);
   const dispatch = ips.map((ip) => ({ ip, chain, comment }));
-  return { chain: { name: chain, policy: '-', rules }, policyChains, dispatch };
+  return { chain: { name: chain, policy: '-', rules }, policyChains, tierChains, dispatch };
 }
 
 /** The isolated-pod set, reused (with its member list) while the isolated pods stay the same. */
@@ -540,12 +599,14 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   const dispatch: DispatchEntry[] = [];
   const podChains: IptChain[] = [];
   const wantedPolicyChains = new Map<string, { policy: PlanPolicy; direction: Direction }>();
+  const wantedTierChains = new Map<string, { tier: 'admin' | 'baseline'; direction: Direction; ids: string[] }>();
   for (const pod of localPods) {
     const r = cachedPodRender(pod, family, policies, limit);
     if (!r) continue;
     origins[r.chain.name] = `pod ${pod.key}`;
     podChains.push(r.chain);
     for (const [pc, id, direction] of r.policyChains) wantedPolicyChains.set(pc, { policy: policies.get(id)!, direction });
+    for (const [tc, tier, direction, ids] of r.tierChains) wantedTierChains.set(tc, { tier, direction, ids });
     dispatch.push(...r.dispatch);
   }
   // Isolated pods: the dispatch trees, and the set that accepts their established traffic at once.
@@ -569,6 +630,16 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
       origins[pc] = `policy ${pol.id} ${direction}${pol.audit ? ' (audited)' : ''}`;
       policyChains.push(cachedPolicyChain(pol, direction, family, reg));
     }
+  }
+
+  // ClusterNetworkPolicy tier chains (only those a local pod chain jumps to), in name order.
+  const tierChains: IptChain[] = [];
+  const clusterPolicies = new Map(plan.clusterPolicies.map((c) => [c.id, c]));
+  for (const [name, w] of [...wantedTierChains].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    // A policy the plan does not carry contributes no rules (the tiers come from the same plan).
+    const pols = w.ids.map((id) => clusterPolicies.get(id)).filter((c): c is PlanClusterPolicy => c !== undefined);
+    origins[name] = `${w.tier} tier ${w.direction}: ClusterNetworkPolicy ${w.ids.join(', ')}`;
+    tierChains.push(renderTierChain(w.tier, w.direction, pols, family, reg, limit));
   }
 
   // KUBE-ROUTER-INPUT whitelist (service-exemptions.ts): with an IPVS service proxy a Service address
@@ -627,7 +698,7 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   return {
     family,
     sets: [...reg.sets.values()],
-    chains: [...top, commonChain(family), defaultChain(), ...dispatchTrees, ...podChains, ...policyChains],
+    chains: [...top, commonChain(family), defaultChain(), ...dispatchTrees, ...podChains, ...policyChains, ...tierChains],
     jumps: BUILTIN_HOOKS.map((hook) => ({ chain: hook, rule: topLevelJump(hook) })),
     origins,
   };

@@ -2,6 +2,7 @@
 // reachability after each, written from the Kubernetes spec. Used by the simulator tests and, with
 // real packets, by the lab e2e suite (ports 80/81 on TCP and UDP: this kernel has no SCTP).
 import { policy, type Raw } from './conformance.js';
+import { CNP_SCENARIOS } from './scenarios-cnp.js';
 
 export interface Peer {
   ns: string;
@@ -223,6 +224,7 @@ export const SCENARIOS: Scenario[] = [
       },
     ],
   },
+  ...CNP_SCENARIOS,
 ];
 
 function relabel(ns: string, name: string, labels: Record<string, string>): Raw {
