@@ -1,6 +1,7 @@
 // Reachability over many pairs: the matrix, diff and test ask millions of cells. Endpoints that no
-// rule of the plan can tell apart — the same isolating policies, the same memberships in every peer
-// and named-port target, the same address families — get the same verdict against any other
+// rule of the plan can tell apart — the same isolating policies, the same ClusterNetworkPolicy tiers,
+// the same memberships in every peer and named-port target (of NetworkPolicies and
+// ClusterNetworkPolicies), the same address families — get the same verdict against any other
 // endpoint; each pair of such classes is decided once, on a real pair of its members, by the same
 // evaluateFlow every other answer comes from. A property test holds the result to deciding every
 // pair on its own.
@@ -32,7 +33,7 @@ export function endpointClasses(plan: Plan): { classOf: Map<string, number>; cou
   const blocks = new Map<string, Block>();
   let n = 0;
   const seenPeer = new Set<PlanPeer>();
-  for (const pol of plan.policies) {
+  for (const pol of [...plan.policies, ...(plan.clusterPolicies ?? [])]) {
     for (const rule of [...pol.ingress, ...pol.egress]) {
       if (rule.peers !== 'all') {
         for (const peer of rule.peers) {
@@ -73,6 +74,7 @@ export function endpointClasses(plan: Plan): { classOf: Map<string, number>; cou
   const ids = new Map<string, number>();
   for (const p of plan.pods) {
     const parts: string[] = [`E${p.egressPolicies.join(',')}`, `I${p.ingressPolicies.join(',')}`];
+    if (p.tiers) parts.push(`T${[p.tiers.admin.egress, p.tiers.admin.ingress, p.tiers.baseline.egress, p.tiers.baseline.ingress].map((l) => l.join(',')).join('|')}`);
     if (p.ips.some((ip) => (ipCount.get(ip) ?? 0) > 1)) parts.push(`K${p.key}`);
     else unique.add(p.key);
     if (p.ips.length === 0) {

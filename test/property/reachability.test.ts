@@ -1,11 +1,11 @@
 // The matrix decides each pair of endpoint classes once: it must equal deciding every pair on its
-// own — with IP-less endpoints, dual-stack pods, shared IPs, pods on node addresses, ipBlocks and
-// named ports — and counting by namespace must equal counting the cells.
+// own — with IP-less endpoints, dual-stack pods, shared IPs, pods on node addresses, ipBlocks, named
+// ports and ClusterNetworkPolicy tiers — and counting by namespace must equal counting the cells.
 import test from 'ava';
 import fc from 'fast-check';
 import { ClusterStore } from '../../src/cluster/store.js';
-import { networkPolicyArb } from '../support/arbitraries.js';
-import type { ContainerPort, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyRule, Workload } from '../../src/cluster/model.js';
+import { clusterNetworkPolicyArb, networkPolicyArb } from '../support/arbitraries.js';
+import type { ClusterNetworkPolicy, CnpPort, ContainerPort, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyRule, Workload } from '../../src/cluster/model.js';
 import { compile } from '../../src/policy/compile.js';
 import { matrixView, verdictBetween } from '../../src/sim/matrix.js';
 import { aggregateByNamespace } from '../../src/sim/aggregate.js';
@@ -28,12 +28,19 @@ const rule: fc.Arbitrary<PolicyRule> = fc.record({
   ports: fc.array(fc.record({ protocol: fc.constantFrom('TCP' as const, 'UDP' as const), port: fc.constantFrom(80, 81, 'http') }), { maxLength: 1 }),
 });
 const policies = fc.integer({ min: 0, max: 5 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => networkPolicyArb(i, NS, selector as unknown as fc.Arbitrary<LabelSelector>, rule))));
+const cnpPort: fc.Arbitrary<CnpPort> = fc.oneof(
+  fc.record({ kind: fc.constant('port' as const), protocol: fc.constantFrom('TCP' as const, 'UDP' as const), port: fc.constantFrom(80, 81) }),
+  fc.constant({ kind: 'named' as const, name: 'http' }),
+);
+// Namespaces carry only ns/name labels: empty selectors make CNP subjects and peers select by pod labels.
+const cnpSelector = fc.oneof(fc.constant({ matchLabels: {}, matchExpressions: [] }), selector) as unknown as fc.Arbitrary<LabelSelector>;
+const clusterPolicies = fc.uniqueArray(clusterNetworkPolicyArb(['g0', 'g1'], cnpSelector, { networks: ['10.0.0.0/8', '10.0.2.0/24', '0.0.0.0/0', 'fd00::/8'], ports: cnpPort }), { maxLength: 2, selector: (c) => c.name });
 const portsOf = (named: boolean): ContainerPort[] => (named ? [{ name: 'http', port: 80, protocol: 'TCP' }] : [{ name: 'http', port: 81, protocol: 'UDP' }]);
 // Addresses from a small pool: some pods share one, some sit on a node's address, some are dual-stack.
 const ADDRS = [['10.0.0.1'], ['10.0.0.1'], ['10.0.1.5'], ['10.0.2.7', 'fd00::7'], ['fd00::9'], ['172.18.0.2'], ['10.0.3.3'], [], []];
 const endpoints = fc.array(fc.tuple(fc.constantFrom(...NS), labels, fc.boolean(), fc.nat(ADDRS.length - 1), fc.boolean()), { minLength: 2, maxLength: 9 });
 
-function store(list: [string, Record<string, string>, boolean, number, boolean][], nps: readonly NetworkPolicy[]): ClusterStore {
+function store(list: [string, Record<string, string>, boolean, number, boolean][], nps: readonly NetworkPolicy[], cnps: readonly ClusterNetworkPolicy[] = []): ClusterStore {
   const s = new ClusterStore();
   for (const ns of NS) s.upsert({ kind: 'Namespace', name: ns, labels: { ns, 'kubernetes.io/metadata.name': ns } });
   s.upsert({ kind: 'Node', name: 'n1', labels: {}, podCIDRs: ['10.0.0.0/16'], addresses: ['172.18.0.2'] });
@@ -48,13 +55,14 @@ function store(list: [string, Record<string, string>, boolean, number, boolean][
     s.upsert(p);
   });
   nps.forEach((p) => s.upsert(p));
+  cnps.forEach((c) => s.upsert(c));
   return s;
 }
 
 test('cells decided per class pair == every pair decided on its own; namespace counts == counted cells', (t) => {
   fc.assert(
-    fc.property(endpoints, policies, fc.constantFrom(undefined, ['10.0.0.0/16'], ['10.0.0.0/16', 'fd00::/64']), (list, nps, net) => {
-      const plan = compile(store(list, nps), { ipless: true, ...(net ? { podNetwork: net } : {}) });
+    fc.property(endpoints, policies, clusterPolicies, fc.constantFrom(undefined, ['10.0.0.0/16'], ['10.0.0.0/16', 'fd00::/64']), (list, nps, cnps, net) => {
+      const plan = compile(store(list, nps, cnps), { ipless: true, ...(net ? { podNetwork: net } : {}) });
       const view = matrixView(plan, PORTS);
       const agg = aggregateByNamespace(view);
       for (const [pi, port] of PORTS.entries()) {
