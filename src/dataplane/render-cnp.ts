@@ -18,7 +18,6 @@ import type { Direction, Family } from '../cluster/model.js';
 import type { IptChain, IptRule, Ipset } from '../iptables/model.js';
 import { LRUCache } from 'lru-cache';
 import type { PlanClusterPolicy, PlanCnpRule } from '../policy/plan.js';
-import { cnpRuleLabel } from '../policy/plan.js';
 import { cmt, rejectArgs, ruleMatchArgs, SetRegistry } from './render.js';
 import { cnpRuleRef, DST_SET_PREFIX, MARK_MATCHED, NFLOG_GROUP, SRC_SET_PREFIX, tierChainName } from './names.js';
 import { encodePrefix, limitArgs, type LogLimit } from './nflog.js';
@@ -34,7 +33,8 @@ export function cnpDenyPrefix(rule: PlanCnpRule): string {
 function ruleRules(cp: PlanClusterPolicy, rule: PlanCnpRule, direction: Direction, family: Family, reg: SetRegistry, limit: LogLimit): IptRule[] {
   const setPrefix = direction === 'ingress' ? SRC_SET_PREFIX : DST_SET_PREFIX;
   const setDir = direction === 'ingress' ? 'src' : 'dst';
-  const what = `${cp.id} ${direction} ${cnpRuleLabel(rule.origin)} ${rule.action}`;
+  // No quotes in comments (iptables-save escapes them): the rule's name, or its index.
+  const what = `${cp.id} ${direction} rule ${rule.origin.ruleName ?? `#${rule.origin.ruleIndex}`} ${rule.action}`;
   const matches = ruleMatchArgs(rule, family, reg, setPrefix, setDir, { mergeCidrs: true });
   const out: IptRule[] = [];
   for (const m of matches) {

@@ -48,11 +48,11 @@ test('Admin tier chain: rules in order, Accept marks and returns, Pass returns, 
   t.is(d.origins[name], 'admin tier ingress: ClusterNetworkPolicy guard');
   const rules = text(c);
   const i = {
-    accept: rules.findIndex((r) => r.includes("'dns' Accept") && r.endsWith('-j MARK --set-xmark 0x10000/0x10000')),
+    accept: rules.findIndex((r) => r.includes('rule dns Accept') && r.endsWith('-j MARK --set-xmark 0x10000/0x10000')),
     acceptReturn: rules.findIndex((r) => r.startsWith('-m mark --mark 0x10000/0x10000') && r.endsWith('-j RETURN')),
-    pass: rules.findIndex((r) => r.includes("'own' Pass") && r.endsWith('-j RETURN')),
-    nflog: rules.findIndex((r) => r.includes("'deny-rest' Deny") && r.includes('-j NFLOG') && r.includes('--nflog-group 100')),
-    reject: rules.findIndex((r) => r.includes("'deny-rest' Deny") && r.endsWith('-j REJECT --reject-with icmp-port-unreachable')),
+    pass: rules.findIndex((r) => r.includes('rule own Pass') && r.endsWith('-j RETURN')),
+    nflog: rules.findIndex((r) => r.includes('rule deny-rest Deny') && r.includes('-j NFLOG') && r.includes('--nflog-group 100')),
+    reject: rules.findIndex((r) => r.includes('rule deny-rest Deny') && r.endsWith('-j REJECT --reject-with icmp-port-unreachable')),
   };
   t.true(Object.values(i).every((n) => n >= 0), JSON.stringify(i));
   t.true(i.accept < i.acceptReturn && i.acceptReturn < i.pass && i.pass < i.nflog && i.nflog < i.reject, JSON.stringify(i));
