@@ -13,6 +13,8 @@ command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 # The HTML report's browser test drives Debian's chromium (puppeteer-core downloads no browser).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# nft monitor: the agent sees changes to its chains at once on the nft backend (drift tests).
+[ -x /usr/sbin/nft ] || [ -x /sbin/nft ] || missing+=(nftables)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

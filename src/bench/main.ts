@@ -5,11 +5,13 @@
 // its own payloads, and the same cluster in kube-router's full-sync layout, side by side.
 // `npm run bench -- --datapath [--pods 10,250,1000] [--seconds N] [--repeat N]`:
 // the per-packet cost instead, with real packets (datapath.ts).
+// `npm run bench -- --drift [--profile S|M|L]`: the drift watcher's check cost and repair time (drift.ts).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { cleanupSync as cleanupDatapath, datapathTable, runDatapath } from './datapath.js';
+import { driftTable, runDrift } from './drift.js';
 import { EVENT_KINDS, PROFILES, applyChanges, generateCluster, loadIntoStore, makeEvents, type EventKind, type ProfileName } from './generator.js';
 import { IncrementalCompiler } from '../policy/incremental.js';
 import { render, type Desired, type RenderOptions } from '../dataplane/render.js';
@@ -31,6 +33,7 @@ interface Args {
   dualStack: boolean;
   kubeRouter: boolean;
   datapath: boolean;
+  drift: boolean;
   pods: number[];
   seconds: number;
   repeat: number;
@@ -59,6 +62,7 @@ function parseArgs(argv: string[]): Args {
     .option('--dual-stack', 'IPv4 and IPv6', false)
     .option('--no-kube-router', "skip kube-router's layout")
     .option('--datapath', 'measure per-packet cost with real packets instead (new TCP connections/s, established UDP datagrams/s)', false)
+    .option('--drift', "measure the drift watcher instead: one check's cost per backend, and repair times after tampering", false)
     .option('--pods <list>', 'with --datapath: local pod counts, comma separated', (v: string) => v.split(',').map((x) => wholeNumber('--pods', 2)(x.trim())), [10, 250, 1000])
     .option('--seconds <n>', 'with --datapath: seconds per load run', wholeNumber('--seconds', 1), 2)
     .option('--repeat <n>', 'with --datapath: rounds of every layout', wholeNumber('--repeat', 1), 3);
@@ -331,6 +335,15 @@ async function main(): Promise<number> {
     const r = await runDatapath({ pods: args.pods, seconds: args.seconds, repeat: args.repeat, progress: (s) => process.stderr.write(`bench: ${s}\n`) });
     process.stdout.write(args.json ? `${JSON.stringify(r, null, 2)}\n` : `${datapathTable(r)}\n`);
     return 0;
+  }
+  if (args.drift) {
+    try {
+      const r = await runDrift({ profile: args.profile, seed: args.seed, newNamespace, progress: (s) => process.stderr.write(`bench: ${s}\n`) });
+      process.stdout.write(args.json ? `${JSON.stringify(r, null, 2)}\n` : `${driftTable(r)}\n`);
+      return 0;
+    } finally {
+      cleanup();
+    }
   }
   try {
     const r = await run(args);

@@ -34,7 +34,15 @@ export interface Source {
 }
 
 export interface AgentDeps<D> {
-  createDataplane(families: Family[]): Promise<DataplanePort<D> & { cleanup(): Promise<void>; backend?: string; logCounters?(): Promise<LogCounter[]> }>;
+  createDataplane(families: Family[]): Promise<
+    DataplanePort<D> & {
+      cleanup(): Promise<void>;
+      backend?: string;
+      logCounters?(): Promise<LogCounter[]>;
+      /** Reports changes by someone else to podwall's chains, jumps and sets (dataplane/drift-watch.ts). */
+      startDriftWatch?(o: { periodMs: number; onDrift: (what: string[], detectedAt: number, source: string) => void }): { stop(): Promise<void> };
+    }
+  >;
   render(plan: Plan, family: Family): D;
   createInformerSource?(store: ClusterStore, metrics: Metrics): Source;
   /** --netpol-strict's conntrack access (tests inject one; default: the conntrack tool). */
@@ -62,6 +70,7 @@ export class Agent<D> {
   readonly metrics = new Metrics({ defaultMetrics: true });
   private source: Source | undefined;
   private reconciler: Reconciler<D> | undefined;
+  private driftWatch: { stop(): Promise<void> } | undefined;
   private endpoints: Endpoints | undefined;
   private appliedDigest: string | undefined;
   private stopping = false;
@@ -176,6 +185,9 @@ export class Agent<D> {
     this.reconciler.startEvents();
     this.reconciler.kick('startup');
     this.reconciler.startResync();
+    // Drift is repaired as soon as it is seen, not only at the periodic resync.
+    const reconciler = this.reconciler;
+    this.driftWatch = dataplane.startDriftWatch?.({ periodMs: cfg.driftCheckPeriodMs, onDrift: (what, at, source) => reconciler.drift(what, at, source) });
   }
 
   private manifestSource(dir: string): Source {
@@ -252,6 +264,7 @@ export class Agent<D> {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.source?.stop();
+    await this.driftWatch?.stop();
     await this.reconciler?.stop();
     await this.endpoints?.close();
   }

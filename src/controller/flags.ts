@@ -14,6 +14,8 @@ export interface RunConfig {
   manifestsStateFile?: string;
   nodeName: string;
   syncPeriodMs: number;
+  /** Period of the drift watcher's cheap checks (0: off; nft monitor events still count). */
+  driftCheckPeriodMs: number;
   serviceClusterIPRanges: string[];
   serviceExternalIPRanges: string[];
   loadBalancerIPRanges: string[];
@@ -58,6 +60,7 @@ export const FLAGS: Record<string, Spec> = {
   'manifests-state-file': { kind: 'string', help: 'with --manifests: keep the last accepted version of each policy, namespace and node here across restarts (default /run/podwall/manifests-<hash of DIR>.json)' },
   'hostname-override': { kind: 'string', help: 'node name (default: $NODE_NAME, else the hostname)' },
   'iptables-sync-period': { kind: 'duration', help: 'period of the full resync that repairs drift', default: '5m0s' },
+  'drift-check-period': { kind: 'duration', help: 'period of the cheap check of podwall\'s own chains and sets (set headers; the tables too without nft monitor) that repairs drift within about a second; 0 turns it off', default: '500ms' },
   'service-cluster-ip-range': { kind: 'strings', help: 'service cluster IP range(s), at most one per family', default: '10.96.0.0/12' },
   'service-external-ip-range': { kind: 'strings', help: 'service external IP range(s)' },
   'loadbalancer-ip-range': { kind: 'strings', help: 'load balancer IP range(s)' },
@@ -175,7 +178,7 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     throw new FlagError('--service-cluster-ip-range: two ranges must be one IPv4 and one IPv6');
   }
   const durations: Record<string, number> = {};
-  for (const d of ['iptables-sync-period', 'cache-sync-timeout', 'manifests-settle']) {
+  for (const d of ['iptables-sync-period', 'cache-sync-timeout', 'manifests-settle', 'drift-check-period']) {
     try {
       durations[d] = parseDuration(get(d)!);
     } catch (e) {
@@ -183,6 +186,8 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     }
   }
   if (durations['iptables-sync-period']! < 1000) throw new FlagError(`--iptables-sync-period=${get('iptables-sync-period')}: must be at least 1s`);
+  const dcp = durations['drift-check-period']!;
+  if (dcp !== 0 && dcp < 50) throw new FlagError(`--drift-check-period=${get('drift-check-period')}: must be 0 (off) or at least 50ms`);
   const port = (name: string): number => {
     const v = get(name)!;
     if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new FlagError(`--${name}=${JSON.stringify(v)}: expected a port number 0-65535`);
@@ -217,6 +222,7 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     logLimit,
     syncPeriodMs: durations['iptables-sync-period']!,
     manifestsSettleMs: durations['manifests-settle']!,
+    driftCheckPeriodMs: durations['drift-check-period']!,
     serviceClusterIPRanges: clusterRanges,
     serviceExternalIPRanges: list('service-external-ip-range').map((r) => validRange('service-external-ip-range', r, enabled)),
     loadBalancerIPRanges: list('loadbalancer-ip-range').map((r) => validRange('loadbalancer-ip-range', r, enabled)),

@@ -19,6 +19,8 @@ export class Metrics {
   readonly eventLatency: Histogram<'kind'>;
   readonly linesWritten: Counter<'target'>;
   readonly driftRepairs: Counter;
+  readonly driftDetected: Counter<'source'>;
+  readonly driftRepairTime: Histogram;
   readonly informerRestarts: Counter<'resource'>;
   readonly appliedGeneration: Gauge;
   readonly buildInfo: Gauge<'version' | 'node' | 'backend'>;
@@ -55,7 +57,9 @@ export class Metrics {
     this.syncs = new Counter({ name: 'podwall_syncs_total', help: 'Completed reconciles, by reason (event, resync, startup, retry)', labelNames: ['reason'], registers: r });
     this.eventLatency = new Histogram({ name: 'podwall_event_to_enforcement_seconds', help: 'From a store change to the kernel having accepted it', labelNames: ['kind'], buckets: SECONDS, registers: r });
     this.linesWritten = new Counter({ name: 'podwall_restore_lines_written_total', help: 'Lines written to ipset restore / iptables-restore', labelNames: ['target'], registers: r });
-    this.driftRepairs = new Counter({ name: 'podwall_drift_repairs_total', help: 'Chains or sets found changed by someone else at resync and restored', registers: r });
+    this.driftRepairs = new Counter({ name: 'podwall_drift_repairs_total', help: 'Chains, jumps or sets found changed by someone else and restored', registers: r });
+    this.driftDetected = new Counter({ name: 'podwall_drift_detected_total', help: 'Changes by someone else to podwall\'s chains, jumps or sets seen by the drift watcher, by source (nft-monitor, check, full-check)', labelNames: ['source'], registers: r });
+    this.driftRepairTime = h('podwall_drift_repair_seconds', 'From drift seen by the drift watcher to the kernel repaired');
     this.informerRestarts = new Counter({ name: 'podwall_informer_restarts_total', help: 'Informers restarted after an error', labelNames: ['resource'], registers: r });
     this.appliedGeneration = new Gauge({ name: 'podwall_applied_generation', help: 'Store generation last applied to the kernel', registers: r });
     this.buildInfo = new Gauge({ name: 'podwall_build_info', help: 'Build information', labelNames: ['version', 'node', 'backend'], registers: r });

@@ -1,8 +1,9 @@
 // The reconcile loop: store changes mark the node dirty; bursts coalesce (one reconcile in flight, at
 // most one pending); each reconcile compiles the node's Plan, renders it and lets the dataplane write
 // only the difference. Failures retry with exponential backoff and keep the last good state in the
-// kernel; a periodic resync reads the live state back and repairs drift. Level-triggered: a reconcile
-// always converges the kernel to the current store, never replays events.
+// kernel; a periodic resync reads the live state back and repairs drift, and so does a resync as soon
+// as the drift watcher (dataplane/drift-watch.ts) reports a change made by someone else.
+// Level-triggered: a reconcile always converges the kernel to the current store, never replays events.
 import type { Logger } from 'pino';
 import type { ClusterStore, StoreChange } from '../cluster/store.js';
 import { compile } from '../policy/compile.js';
@@ -12,8 +13,11 @@ import type { Metrics } from './metrics.js';
 /** What the reconciler needs from the dataplane (src/dataplane/apply.ts implements it). */
 export interface DataplanePort<D> {
   apply(desired: D[]): Promise<ApplyOutcome>;
-  resync(desired: D[]): Promise<ApplyOutcome & { drift: number }>;
+  resync(desired: D[]): Promise<ApplyOutcome & { drift: number; driftWhat?: string[] }>;
 }
+
+/** Resyncs read the kernel back (periodic, or because drift was seen); the others write from memory. */
+const READS_BACK = new Set(['resync', 'drift']);
 
 export interface ApplyOutcome {
   ipsetLines: number;
@@ -67,6 +71,8 @@ export class Reconciler<D> {
   private resyncTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private stopped = false;
+  /** Drift reported and not repaired yet: when it was seen first, by what, and what. */
+  private drifted: { at: number; source: string; what: string[] } | undefined;
   /** Unapplied changes with their arrival time, for the event → enforcement histogram. */
   private changes: { kind: string; at: number; version: number }[] = [];
   private waiters: { version: number; resolve: () => void }[] = [];
@@ -94,7 +100,7 @@ export class Reconciler<D> {
     if (this.stopped) return;
     if (this.running) {
       this.pending = true;
-      if (reason === 'resync') this.pendingReason = 'resync';
+      if (READS_BACK.has(reason) && !READS_BACK.has(this.pendingReason)) this.pendingReason = reason;
       return;
     }
     this.running = this.run(reason).finally(() => {
@@ -106,6 +112,18 @@ export class Reconciler<D> {
         this.kick(r);
       }
     });
+  }
+
+  /**
+   * Someone else changed podwall's chains, jumps or sets (the drift watcher saw it at `detectedAt`,
+   * a performance.now() time): resync at once. The time to repair is measured from `detectedAt`.
+   */
+  drift(what: string[], detectedAt: number, source: string): void {
+    if (this.stopped) return;
+    if (!this.drifted) this.drifted = { at: detectedAt, source, what };
+    else this.drifted.what = [...new Set([...this.drifted.what, ...what])].slice(0, 20);
+    this.o.metrics.driftDetected.inc({ source });
+    this.kick('drift');
   }
 
   /** Starts the periodic resync. The first reconcile is the caller's `kick('startup')`. */
@@ -142,12 +160,15 @@ export class Reconciler<D> {
     const version = store.version;
     const started = performance.now();
     let stage = 'compile';
+    const readsBack = READS_BACK.has(reason);
+    const drifted = readsBack ? this.drifted : undefined;
+    if (readsBack) this.drifted = undefined;
     try {
       const plan = this.o.compile ? this.o.compile() : compile(store, { node: this.o.node });
       stage = 'render';
       const desired = this.o.render(plan);
       stage = 'apply';
-      const out = reason === 'resync' ? await this.o.dataplane.resync(desired) : await this.o.dataplane.apply(desired);
+      const out = readsBack ? await this.o.dataplane.resync(desired) : await this.o.dataplane.apply(desired);
       const seconds = (performance.now() - started) / 1000;
       metrics.syncTime.observe(seconds);
       metrics.policyChainsSyncTime.observe(seconds);
@@ -168,8 +189,13 @@ export class Reconciler<D> {
       if (t.saveV6 !== undefined) metrics.saveTime.ipv6.observe(t.saveV6 / 1000);
       if ('drift' in out && typeof out.drift === 'number' && out.drift > 0) {
         metrics.driftRepairs.inc(out.drift);
-        logger.warn({ drift: out.drift }, 'resync repaired drift: chains or sets had been changed outside podwall');
-      }
+        const what = ('driftWhat' in out && Array.isArray(out.driftWhat) ? out.driftWhat : []).slice(0, 10);
+        if (drifted) {
+          const ms = performance.now() - drifted.at;
+          metrics.driftRepairTime.observe(ms / 1000);
+          logger.warn({ drift: out.drift, what, seenBy: drifted.source, seen: drifted.what.slice(0, 5), repairedInMs: Math.round(ms) }, 'repaired drift: podwall\'s chains or sets had been changed by someone else');
+        } else logger.warn({ drift: out.drift, what }, 'resync repaired drift: chains or sets had been changed outside podwall');
+      } else if (drifted) logger.debug({ seenBy: drifted.source, seen: drifted.what.slice(0, 5) }, 'reported drift needed no repair (already undone, or not podwall\'s)');
       if (out.rejected?.length) {
         this.status.refused = out.rejected;
         logger.error({ rejected: out.rejected }, 'the kernel refused some objects; they are left out and their pods stay fail-closed');
@@ -203,10 +229,11 @@ export class Reconciler<D> {
       const b = this.o.backoff ?? { initialMs: 200, maxMs: 30_000 };
       const delay = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(this.failures - 1, 20));
       logger.error({ stage, err: err.message, line: err.line, retryInMs: delay, failures: this.failures }, 'reconcile failed; the previous rules stay in place');
+      if (drifted && !this.drifted) this.drifted = drifted; // still to repair: measured from the first sighting
       if (!this.stopped) {
         if (this.retryTimer) clearTimeout(this.retryTimer);
-        // Kept referenced: a pending retry is work that must happen.
-        this.retryTimer = setTimeout(() => this.kick('retry'), delay);
+        // Kept referenced: a pending retry is work that must happen. A failed resync is retried as one.
+        this.retryTimer = setTimeout(() => this.kick(readsBack ? reason : 'retry'), delay);
       }
     }
   }

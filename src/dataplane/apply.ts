@@ -26,7 +26,6 @@ import { writeIpsetRestore, writeRestore, type IpsetOp } from '../iptables/write
 import { canonicalMember } from './ipset.js';
 import { detectBackend, toolsFor, type Backend, type Tools } from './backend.js';
 import {
-  countDrift,
   emptyFamilyState,
   familyStateAfter,
   familyStateFromSave,
@@ -41,8 +40,10 @@ import {
   type SetState,
 } from './diff.js';
 import { ExecError, failingLine, makeRunner, type Runner } from './exec.js';
-import { DST_SET_PREFIX, SRC_SET_PREFIX, isPolicyChain, isSharedSet } from './names.js';
+import { BUILTIN_HOOKS, DST_SET_PREFIX, SRC_SET_PREFIX, isOwnedChain, isOwnedSet, isPolicyChain, isSharedSet } from './names.js';
 import { describeRefusal, Refusals, type Refusal } from './containment.js';
+import { familyDrift, parseIpsetTerse, setDrift, setHeaderDrift } from './drift.js';
+import { DriftWatcher, type DriftCheckScope, type DriftWatchOptions } from './drift-watch.js';
 import { referencedSets, type Desired } from './render.js';
 
 export interface DataplaneLogger {
@@ -160,14 +161,90 @@ export class Dataplane {
   /** What the kernel refused: left out while it stays the same (containment.ts). */
   private readonly refusals = new Refusals();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Per family, the owned lines of the last read that matched what podwall wrote (drift checks skip the parse while they stay the same). */
+  private readonly tableBaseline = new Map<Family, string>();
+  /** Pids of podwall's own restore processes (pid → started at), to tell its ruleset changes from others'. */
+  private readonly ownPids = new Map<number, number>();
 
   constructor(private readonly opts: DataplaneOptions) {
     if (!Array.isArray(opts.families) || opts.families.length === 0 || opts.families.some((f) => f !== 'ipv4' && f !== 'ipv6')) {
       throw new DataplaneError(`families must be a non-empty list of ipv4/ipv6, got ${JSON.stringify(opts.families)}`);
     }
     this.families = [...new Set(opts.families)];
-    this.run = opts.runner ?? makeRunner(opts.netns);
+    this.run = opts.runner ?? makeRunner(opts.netns, { onSpawn: (pid, cmd) => this.noteOwnProcess(pid, cmd) });
     this.log = opts.logger ?? NOOP_LOGGER;
+  }
+
+  /** The families this dataplane manages. */
+  get managedFamilies(): readonly Family[] {
+    return this.families;
+  }
+
+  private noteOwnProcess(pid: number, cmd: string): void {
+    if (!/restore$/.test(cmd)) return;
+    const t = Date.now();
+    this.ownPids.set(pid, t);
+    if (this.ownPids.size > 256) for (const [p, at] of this.ownPids) if (t - at > 60_000) this.ownPids.delete(p);
+  }
+
+  /** Whether podwall itself started the process with this pid (one of its restores, in the last minute). */
+  isOwnPid(pid: number): boolean {
+    const at = this.ownPids.get(pid);
+    return at !== undefined && Date.now() - at < 60_000;
+  }
+
+  /**
+   * Compares a cheap read of the kernel with what podwall last wrote, without writing anything:
+   * the set headers (`ipset list -t`), with `members` every member (`ipset save`), with `tables` the
+   * owned chains and the jumps of the managed families (`iptables-save -t filter`). Returns what
+   * differs; empty when nothing does or nothing was applied yet.
+   */
+  async checkDrift(scope: DriftCheckScope): Promise<string[]> {
+    return this.serial(async () => {
+      const tools = this.requireTools();
+      if (!this.initialized || !this.lastDesired) return [];
+      const out: string[] = [];
+      if (scope.tables) {
+        for (const f of this.families) {
+          const r = await this.run(tools.save[f], ['-t', 'filter']);
+          if (r.code !== 0) throw new DataplaneError(`${tools.save[f]} -t filter failed: ${r.stderr.trim() || `exit ${r.code}`}`, { tool: tools.save[f] });
+          // The text of the owned lines, compared with the last read that matched: no parse while nothing changed.
+          const text = ownedLines(r.stdout);
+          if (this.tableBaseline.get(f) === text) continue;
+          const cur = this.fam.get(f) ?? emptyFamilyState();
+          // Podwall's jumps belong first in their hook chains, whatever position they were found at.
+          const want = this.lastDesired.find((d) => d.family === f);
+          const expected: FamilyState = want ? { ...cur, jumps: BUILTIN_HOOKS.flatMap((h) => want.jumps.filter((j) => j.chain === h).map((j, i) => ({ chain: h, position: i + 1, rule: j.rule }))) } : cur;
+          const drift = familyDrift(f, expected, familyStateFromSave(r.stdout));
+          if (drift.length === 0) this.tableBaseline.set(f, text);
+          out.push(...drift);
+        }
+      }
+      if (scope.members) {
+        const r = await this.run(tools.ipset, ['save']);
+        if (r.code !== 0) throw new DataplaneError(`ipset save failed: ${r.stderr.trim() || `exit ${r.code}`}`, { tool: 'ipset' });
+        out.push(...setDrift(this.sets, setStateFromSave(r.stdout, this.families)));
+      } else {
+        const r = await this.run(tools.ipset, ['list', '-t']);
+        if (r.code !== 0) throw new DataplaneError(`ipset list -t failed: ${r.stderr.trim() || `exit ${r.code}`}`, { tool: 'ipset' });
+        out.push(...setHeaderDrift(this.sets, parseIpsetTerse(r.stdout), this.families));
+      }
+      return out;
+    });
+  }
+
+  /** Starts watching for drift (drift-watch.ts); `onDrift` should trigger a resync. */
+  startDriftWatch(o: { periodMs: number; fullEvery?: number; onDrift: DriftWatchOptions['onDrift'] }): DriftWatcher {
+    const w = new DriftWatcher({
+      target: { backend: this.backend, families: this.families, isOwnPid: (pid) => this.isOwnPid(pid), checkDrift: (scope) => this.checkDrift(scope) },
+      periodMs: o.periodMs,
+      ...(o.fullEvery !== undefined ? { fullEvery: o.fullEvery } : {}),
+      ...(this.opts.netns !== undefined ? { netns: this.opts.netns } : {}),
+      logger: this.log,
+      onDrift: o.onDrift,
+    });
+    w.start();
+    return w;
   }
 
   /** Detects the backend and reads the live podwall-owned state. */
@@ -181,7 +258,7 @@ export class Dataplane {
       } else if (b === 'nft' || b === 'legacy') this.backend = b;
       else throw new DataplaneError(`backend must be nft, legacy or auto, got ${JSON.stringify(b)}`);
       this.tools = toolsFor(this.backend);
-      const live = await this.readLive();
+      const live = await this.readLiveStable();
       this.fam = live.fam;
       this.sets = live.sets;
       this.initialized = true;
@@ -193,20 +270,26 @@ export class Dataplane {
     return this.serial(() => this.applyLocked(desired, false, {}));
   }
 
-  /** Reads the live state back, counts drift from the last applied state, and repairs it. */
-  async resync(desired?: Desired[]): Promise<ApplyReport & { drift: number }> {
+  /**
+   * Reads the live state back, counts drift from the last applied state, and repairs it. The state is
+   * read until two reads in a row agree, so a resync never acts on a table someone was changing.
+   */
+  async resync(desired?: Desired[]): Promise<ApplyReport & { drift: number; driftWhat: string[] }> {
     return this.serial(async () => {
       const want = desired ?? this.lastDesired;
-      const live = await this.readLive();
-      const drift = this.initialized ? countDrift({ fam: this.fam, sets: this.sets }, live) : 0;
+      const live = await this.readLiveStable();
+      const expected: { fam: Map<Family, FamilyState>; sets: SetState } = { fam: this.fam, sets: this.sets };
+      // One line per chain, hook or set that differs from what podwall last wrote.
+      const driftWhat = this.initialized ? [...this.families.flatMap((f) => familyDrift(f, expected.fam.get(f), live.fam.get(f))), ...setDrift(expected.sets, live.sets)] : [];
+      const drift = driftWhat.length;
       this.fam = live.fam;
       this.sets = live.sets;
       this.initialized = true;
       // Every refused object gets one fresh try per resync: a transient refusal does not outlive it.
       this.refusals.retryAll();
-      if (!want) return { ...emptyReport(), timings: live.timings, drift };
+      if (!want) return { ...emptyReport(), timings: live.timings, drift, driftWhat };
       const rep = await this.applyLocked(want, true, live.timings);
-      return { ...rep, drift };
+      return { ...rep, drift, driftWhat };
     });
   }
 
@@ -264,30 +347,61 @@ export class Dataplane {
     return this.tools;
   }
 
+  /**
+   * Reads until two reads in a row see the same owned state (compared as text, parsed once): a read
+   * that overlapped someone's change (a torn read) is never acted on. Throws when it keeps changing.
+   */
+  private async readLiveStable(): Promise<{ fam: Map<Family, FamilyState>; sets: SetState; timings: ApplyReport['timings'] }> {
+    let prev = await this.readRaw();
+    for (let i = 0; i < 5; i++) {
+      const next = await this.readRaw();
+      if (next.key === prev.key) return this.parseRaw(next);
+      prev = next;
+    }
+    throw new DataplaneError('podwall\'s chains and sets kept changing while being read (6 reads); not acting on a torn read, trying again later');
+  }
+
   private async readLive(): Promise<{ fam: Map<Family, FamilyState>; sets: SetState; timings: ApplyReport['timings'] }> {
+    return this.parseRaw(await this.readRaw());
+  }
+
+  /** `*-save -t filter` of the managed families and `ipset save`, as text; `key` holds only what podwall owns. */
+  private async readRaw(): Promise<{ saves: Map<Family, string>; ipset: string; key: string; timings: ApplyReport['timings'] }> {
     const tools = this.requireTools();
-    const fam = new Map<Family, FamilyState>();
+    const saves = new Map<Family, string>();
     const timings: ApplyReport['timings'] = {};
+    const keys: string[] = [];
     for (const f of this.families) {
       const t0 = now();
       const r = await this.run(tools.save[f], ['-t', 'filter']);
       if (r.code !== 0) throw new DataplaneError(`${tools.save[f]} -t filter failed: ${r.stderr.trim() || `exit ${r.code}`}`, { stderr: r.stderr, tool: tools.save[f] });
-      try {
-        fam.set(f, familyStateFromSave(r.stdout));
-      } catch (e) {
-        throw new DataplaneError(`cannot parse ${tools.save[f]} output: ${(e as Error).message}`, { tool: tools.save[f] });
-      }
+      saves.set(f, r.stdout);
+      keys.push(`${f}\n${ownedLines(r.stdout)}`);
       timings[f === 'ipv4' ? 'saveV4' : 'saveV6'] = now() - t0;
     }
     const r = await this.run(tools.ipset, ['save']);
     if (r.code !== 0) throw new DataplaneError(`ipset save failed: ${r.stderr.trim() || `exit ${r.code}`}`, { stderr: r.stderr, tool: 'ipset' });
+    keys.push(ownedIpsetLines(r.stdout));
+    return { saves, ipset: r.stdout, key: keys.join('\n\u0000'), timings };
+  }
+
+  private parseRaw(raw: { saves: Map<Family, string>; ipset: string; timings: ApplyReport['timings'] }): { fam: Map<Family, FamilyState>; sets: SetState; timings: ApplyReport['timings'] } {
+    const tools = this.requireTools();
+    const fam = new Map<Family, FamilyState>();
+    for (const [f, text] of raw.saves) {
+      try {
+        fam.set(f, familyStateFromSave(text));
+      } catch (e) {
+        throw new DataplaneError(`cannot parse ${tools.save[f]} output: ${(e as Error).message}`, { tool: tools.save[f] });
+      }
+    }
     let sets: SetState;
     try {
-      sets = setStateFromSave(r.stdout, this.families);
+      sets = setStateFromSave(raw.ipset, this.families);
     } catch (e) {
       throw new DataplaneError(`cannot parse ipset save output: ${(e as Error).message}`, { tool: 'ipset' });
     }
-    return { fam, sets, timings };
+    return { fam, sets, timings: raw.timings };
   }
 
   private async applyLocked(desired: Desired[], checkPosition: boolean, timings: ApplyReport['timings']): Promise<ApplyReport> {
@@ -461,6 +575,7 @@ export class Dataplane {
 
   private async restoreIptables(family: Family, payload: string): Promise<void> {
     const tools = this.requireTools();
+    this.tableBaseline.delete(family);
     const bin = tools.restore[family];
     const r = await this.run(bin, ['--noflush', '--wait'], payload);
     if (r.code === 0) return;
@@ -495,6 +610,38 @@ export class Dataplane {
     }
     return { kept, lines: names.length };
   }
+}
+
+/**
+ * The lines of an `iptables-save -t filter` that podwall's state depends on — declarations and rules
+ * of owned chains and every rule of INPUT/FORWARD/OUTPUT — without counters: equal texts mean an
+ * equal owned state.
+ */
+export function ownedLines(save: string): string {
+  const out: string[] = [];
+  for (const line of save.split('\n')) {
+    if (line.startsWith('-A ')) {
+      const chain = line.slice(3, line.indexOf(' ', 3) >>> 0);
+      if (isOwnedChain(chain) || chain === 'INPUT' || chain === 'FORWARD' || chain === 'OUTPUT') out.push(line);
+    } else if (line.startsWith(':')) {
+      const name = line.slice(1, line.indexOf(' ') >>> 0);
+      if (isOwnedChain(name)) out.push(name);
+    }
+  }
+  return out.join('\n');
+}
+
+/** The lines of an `ipset save` about podwall's own sets (`create`/`add` of an owned name). */
+export function ownedIpsetLines(save: string): string {
+  const out: string[] = [];
+  for (const line of save.split('\n')) {
+    const a = line.indexOf(' ');
+    const b = line.indexOf(' ', a + 1);
+    if (a < 0) continue;
+    const name = line.slice(a + 1, b < 0 ? undefined : b);
+    if (isOwnedSet(name)) out.push(line);
+  }
+  return out.join('\n');
 }
 
 /** The chain (or built-in chain) a restore payload line belongs to. */

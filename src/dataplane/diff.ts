@@ -359,32 +359,4 @@ export function setStateAfter(desiredSets: readonly Ipset[], prev: SetState, pla
   return out;
 }
 
-/** Counts the objects whose live state differs from the expected one (resync drift). */
-export function countDrift(expected: { fam: Map<Family, FamilyState>; sets: SetState }, live: { fam: Map<Family, FamilyState>; sets: SetState }): number {
-  let drift = 0;
-  for (const [f, exp] of expected.fam) {
-    const lv = live.fam.get(f) ?? emptyFamilyState();
-    const names = new Set([...exp.chains.keys(), ...lv.chains.keys()]);
-    for (const n of names) if (!sameChain(exp.chains.get(n), lv.chains.get(n))) drift++;
-    for (const hook of BUILTIN_HOOKS) {
-      const a = exp.jumps.filter((j) => j.chain === hook);
-      const b = lv.jumps.filter((j) => j.chain === hook);
-      if (a.length !== b.length || a.some((j, i) => !sameArgs(j.rule, b[i]!.rule) || j.position !== b[i]!.position)) drift++;
-    }
-  }
-  const names = new Set([...expected.sets.keys(), ...live.sets.keys()]);
-  for (const n of names) {
-    const a = expected.sets.get(n);
-    const b = live.sets.get(n);
-    if (!a || !b) {
-      drift++;
-      continue;
-    }
-    const ka = memberKeys(a);
-    const kb = memberKeys(b);
-    if (a.type !== b.type || ka.size !== kb.size || [...ka].some((k) => !kb.has(k))) drift++;
-  }
-  return drift;
-}
-
 export type { JumpRule };

@@ -28,13 +28,18 @@ export type Runner = (cmd: string, args: string[], input?: string) => Promise<Ex
 
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
-export function makeRunner(netns?: string): Runner {
+/**
+ * `onSpawn` learns the pid of every command started (with `ip netns exec` the command keeps that pid):
+ * the drift watcher tells podwall's own ruleset changes from others' by the pid `nft monitor` names.
+ */
+export function makeRunner(netns?: string, hooks: { onSpawn?: (pid: number, cmd: string) => void } = {}): Runner {
   if (netns !== undefined && !NETNS_NAME.test(netns)) throw new Error(`invalid network namespace name ${JSON.stringify(netns)}`);
   return (cmd, args, input) =>
     new Promise((resolve, reject) => {
       const argv = netns !== undefined ? ['netns', 'exec', netns, cmd, ...args] : args;
       const bin = netns !== undefined ? 'ip' : cmd;
       const child = spawn(bin, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      if (child.pid !== undefined) hooks.onSpawn?.(child.pid, cmd);
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -73,4 +78,21 @@ export function onPath(name: string): boolean {
 export function failingLine(stderr: string): number | undefined {
   const m = /Error occurred at line:\s*(\d+)/i.exec(stderr) ?? /line\s+(\d+)\s+failed/i.exec(stderr) ?? /Error in line\s+(\d+)/i.exec(stderr);
   return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The system's binary of this name: the standard sbin/bin directories first, then PATH without
+ * node_modules (an npm package installs its own `nft` there: @vercel/nft, a file tracer).
+ */
+export function systemBinary(name: string): string | undefined {
+  const dirs = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter).filter((d) => d && !d.includes('node_modules'))];
+  for (const dir of dirs) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
 }

@@ -32,6 +32,7 @@ interface LogicalLine {
 class TokenizeError extends Error {}
 
 const isSpace = (c: string): boolean => c === ' ' || c === '\t' || c === '\r';
+const PLAIN_BLANKS = /[ \t\r]+/;
 
 /**
  * Splits one logical line into arguments. Returns null when a quote is still open at the end of the
@@ -95,6 +96,14 @@ function logicalLines(text: string, escapes: boolean): LogicalLine[] {
     if (first.includes('\0')) throw new IptablesParseError('NUL byte', i + 1, first);
     const trimmed = first.replace(/^[ \t\r]+/, '');
     if (trimmed === '' || trimmed.replace(/[ \t\r]+$/, '') === '' || trimmed.startsWith('#')) continue;
+    // Most lines hold no quote and no backslash: split on blanks, as tokenize() would (tens of
+    // thousands of set members are read back at every resync and full drift check).
+    if (!first.includes('"') && !(escapes && first.includes('\\'))) {
+      const tokens = trimmed.split(PLAIN_BLANKS);
+      if (tokens[tokens.length - 1] === '') tokens.pop();
+      out.push({ number: i + 1, text: first, tokens });
+      continue;
+    }
     let joined = first;
     const start = i;
     for (;;) {
