@@ -1,5 +1,6 @@
 // `npm run bench -- [--profile S|M|L|XL] [--json] [--events N] [--seed N] [--kube-router-events N]`
-// (`npm run bench -- load --help`: loading large manifests, see load.ts)
+// (`npm run bench -- load --help`: loading large manifests, see load.ts; `npm run bench -- drops`:
+// podwall drops, see drops.ts)
 // Inside network namespaces it creates (never the host's tables): podwall's cold start (compile,
 // render, diff, kernel apply), its per-event convergence for every event kind, the kernel floor of
 // its own payloads, and the same cluster in kube-router's full-sync layout, side by side.
@@ -310,6 +311,11 @@ async function main(): Promise<number> {
   if (process.argv[2] === 'load') {
     const { loadCommand } = await import('./load.js');
     return loadCommand(process.argv.slice(3));
+  }
+  // `bench drops ...`: podwall drops — the join with a large Plan, and kernel-to-record latency in a lab.
+  if (process.argv[2] === 'drops') {
+    const { dropsCommand } = await import('./drops.js');
+    return dropsCommand(process.argv.slice(3));
   }
   let args: Args;
   try {

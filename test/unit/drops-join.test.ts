@@ -10,6 +10,7 @@ import { interpret } from '../../src/iptables/interpret.js';
 import { filterTableFor } from '../../src/dataplane/trace.js';
 import { clusterNodeViews, clusterPaths } from '../../src/dataplane/path.js';
 import { joinEntry, podByChainRef } from '../../src/drops/join.js';
+import { StorePlanSource } from '../../src/drops/plan-source.js';
 import type { NflogEntry } from '../../src/drops/nflog-pcap.js';
 import { conformanceObjects, podIP, policy, storeOf, type Raw } from '../support/conformance.js';
 
@@ -115,4 +116,17 @@ test('a Plan that moved on says so instead of inventing a reason', (t) => {
 
 test('an entry without a readable packet is not joined', (t) => {
   t.is(joinEntry(plan, { time: 0, group: 100, prefix: 'x' }), undefined);
+});
+
+test('the Plan drops joins with is compiled again only when the cluster changed, not more often than asked', (t) => {
+  const s = storeOf([...conformanceObjects(), ...POLICIES]);
+  const src = new StorePlanSource(s, 60_000);
+  const p1 = src.plan();
+  t.is(src.plan(), p1, 'unchanged store: the same Plan');
+  s.upsert({ kind: 'Namespace', name: 'w', labels: { 'kubernetes.io/metadata.name': 'w' } });
+  t.is(src.plan(), p1, 'changed, but compiled less than a minute ago');
+  const p2 = src.plan({ fresh: true });
+  t.not(p2, p1, 'an entry the Plan cannot explain asks for a fresh one');
+  t.true('w' in p2.namespaceLabels);
+  t.is(src.plan({ fresh: true }), p2, 'nothing changed since: no new compile');
 });
