@@ -116,7 +116,9 @@ function duplicateKeyIn(text: string): DocumentError {
   } catch (e) {
     const m = (e as { mark?: { line: number; column: number; position: number } }).mark;
     if (m) {
-      const key = /"((?:[^"\\]|\\.)*)"\s*:/.exec(text.slice(m.position, m.position + 300))?.[1];
+      // js-yaml marks the end of the duplicated pair: the key is the last one before it.
+      const keys = [...text.slice(Math.max(0, m.position - 2000), m.position + 1).matchAll(/"((?:[^"\\]|\\.)*)"\s*:/g)];
+      const key = keys.at(-1)?.[1];
       return { code: 'duplicate-key', message: `duplicate key${key !== undefined ? ` ${JSON.stringify(key)}` : ''} at line ${m.line + 1}, column ${m.column + 1} (the API server rejects it; JSON.parse would keep the last)` };
     }
   }

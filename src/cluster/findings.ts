@@ -16,6 +16,8 @@ export interface Finding {
 /** Printable, single-line rendering of any user-provided text inside a message. */
 export function show(value: unknown): string {
   let s: string;
+  // Never a JavaScript word in a message: an absent value is said as such.
+  if (value === undefined) return '(missing)';
   if (typeof value === 'string') s = JSON.stringify(value);
   else {
     try {

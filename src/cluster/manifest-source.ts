@@ -323,6 +323,8 @@ export class ManifestSource {
         }
         continue;
       }
+      // A FIFO or device would block the read (or never end): the directory cannot be read safely.
+      if (!st.isFile()) return this.unavailable(`${file} is not a regular file`);
       const sig = signature(st);
       if (cached && cached.sig === sig) {
         reads.push(cached.read);

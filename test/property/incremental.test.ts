@@ -50,6 +50,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.tuple(fc.constantFrom(...NS), labels, fc.constantFrom(undefined, 'audit' as const, 'enforce' as const)).map(([name, l, e]) => ({
     upsert: { kind: 'Namespace' as const, name, labels: { ...l, 'kubernetes.io/metadata.name': name }, ...(e ? { enforcement: e } : {}) },
   })),
+  // A namespace whose labels could not be read (model.ts labelsUnreadable): no namespace selector matches it.
+  fc.constantFrom(...NS).map((name) => ({ upsert: { kind: 'Namespace' as const, name, labels: { 'kubernetes.io/metadata.name': name }, labelsUnreadable: true as const } })),
   fc.tuple(fc.constantFrom(...NS), fc.constantFrom('a', 'b', 'c', 'd')).map(([ns, n]) => ({ remove: ['Pod' as const, `${ns}/${n}`] as ['Pod', string] })),
   fc.tuple(fc.constantFrom(...NS), fc.constantFrom('p1', 'p2', 'p3')).map(([ns, n]) => ({ remove: ['NetworkPolicy' as const, `${ns}/${n}`] as ['NetworkPolicy', string] })),
   fc.constantFrom(...NS).map((n) => ({ remove: ['Namespace' as const, n] as ['Namespace', string] })),
