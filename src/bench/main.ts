@@ -161,7 +161,10 @@ async function run(args: Args): Promise<Record<string, unknown>> {
     policiesWithChains: plan.policies.length,
   };
   const coldKernel = kernelMs(cold);
-  const ownCpu = compileMs + renderMs + diffMs;
+  // Own wall time (compile + render + diff) and own CPU time (the process's, over the same span): on a
+  // busy machine the wall time waits for the CPU, so the target is judged on CPU time.
+  const ownWall = compileMs + renderMs + diffMs;
+  const ownCpu = (cpu.user + cpu.system) / 1000;
 
   // ---- events
   const events: EventStats[] = [];
@@ -230,6 +233,7 @@ async function run(args: Args): Promise<Record<string, unknown>> {
     kernelToFloorTarget: 2,
     floorDrift,
     ownCpuToKernel: coldKernel > 0 ? Math.round((ownCpu / coldKernel) * 1000) / 1000 : null,
+    ownWallToKernel: coldKernel > 0 ? Math.round((ownWall / coldKernel) * 1000) / 1000 : null,
     ownCpuToKernelTarget: 0.2,
     coldKernelRatioVsKubeRouter: krMeasured && coldKernel > 0 ? Math.round((kr.cold!.kernelMs / coldKernel) * 10) / 10 : null,
     coldKernelRatioTarget: 5,
@@ -254,7 +258,8 @@ async function run(args: Args): Promise<Record<string, unknown>> {
       kernelMs: ms(coldKernel),
       kernelIpsetMs: ms(cold.timings.ipset ?? 0),
       kernelIptablesMs: ms((cold.timings.iptablesV4 ?? 0) + (cold.timings.iptablesV6 ?? 0)),
-      ownToKernelRatio: coldKernel > 0 ? Math.round((ownCpu / coldKernel) * 1000) / 1000 : null,
+      ownToKernelRatio: coldKernel > 0 ? Math.round((ownWall / coldKernel) * 1000) / 1000 : null,
+      ownCpuToKernelRatio: coldKernel > 0 ? Math.round((ownCpu / coldKernel) * 1000) / 1000 : null,
       ...counts,
     },
     events,
@@ -274,7 +279,7 @@ function table(r: Record<string, unknown>): string {
   lines.push('');
   lines.push('cold start');
   lines.push(`  compile ${c.compileMs} ms · render ${c.renderMs} ms · diff ${c.diffMs} ms  →  podwall CPU ${ms(c.compileMs! + c.renderMs! + c.diffMs!)} ms`);
-  lines.push(`  kernel apply ${c.applyMs} ms (kernel floor: restore calls ${c.kernelMs} ms = ipset ${c.kernelIpsetMs} + iptables ${c.kernelIptablesMs})  ·  own/kernel = ${c.ownToKernelRatio}`);
+  lines.push(`  kernel apply ${c.applyMs} ms (kernel: restore calls ${c.kernelMs} ms = ipset ${c.kernelIpsetMs} + iptables ${c.kernelIptablesMs})  ·  own wall/kernel = ${c.ownToKernelRatio}, own CPU ${c.podwallCpuMs} ms/kernel = ${c.ownCpuToKernelRatio}`);
   lines.push(`  wrote ${c.chains} chains, ${c.rules} rules, ${c.sets} sets, ${c.members} members (${c.ipsetLines} ipset + ${c.iptablesLines} iptables lines)`);
   lines.push(`  peak RSS ${r.peakRssMB} MB`);
   lines.push('');
@@ -298,7 +303,7 @@ function table(r: Record<string, unknown>): string {
     lines.push('targets (reported, never asserted)');
     lines.push(`  event → enforced p99, worst kind: ${tg.eventP99WorstMs} ms (target ≤ ${tg.eventP99TargetMs} ms at L): ${mark(num(tg.eventP99WorstMs) === undefined ? undefined : tg.eventP99WorstMs! <= tg.eventP99TargetMs!)}`);
     lines.push(`  kernel p50 ÷ floor, worst kind: ${tg.kernelToFloorWorst} (target ≤ ${tg.kernelToFloorTarget} for every kind): ${mark(notNull(tg.kernelToFloorWorst) ? tg.kernelToFloorWorst! <= tg.kernelToFloorTarget! : undefined)}${tg.floorDrift ? ` — the floor transactions left ${tg.floorDrift} objects different!` : ''}`);
-    lines.push(`  cold start own CPU / kernel: ${tg.ownCpuToKernel} (target ≤ 0.2): ${mark((tg.ownCpuToKernel ?? 9) <= 0.2)}`);
+    lines.push(`  cold start own CPU / kernel: ${tg.ownCpuToKernel} (own wall time / kernel: ${tg.ownWallToKernel}) (target ≤ 0.2): ${mark((tg.ownCpuToKernel ?? 9) <= 0.2)}`);
     lines.push(`  kernel work vs kube-router, cold: ${tg.coldKernelRatioVsKubeRouter ?? '-'}× smaller (target ≥ 5×): ${mark(notNull(tg.coldKernelRatioVsKubeRouter) ? tg.coldKernelRatioVsKubeRouter! >= 5 : undefined)}`);
     lines.push(`  kernel work vs kube-router, per event (p50): ${tg.eventKernelRatioVsKubeRouter ?? '-'}× smaller (target ≥ 50×): ${mark(num(tg.eventKernelRatioVsKubeRouter) === undefined ? undefined : tg.eventKernelRatioVsKubeRouter! >= 50)}`);
     lines.push(`  peak RSS: ${tg.peakRssMB} MB (target ≤ 250 MB): ${mark(tg.peakRssMB! <= 250)}`);
