@@ -11,8 +11,9 @@ import { register as dataplane } from './dataplane.js';
 import { register as lab } from './lab.js';
 import { register as drops } from './drops.js';
 import { register as diff } from './diff.js';
+import { register as testCommand } from './test.js';
 
-const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, diff, dataplane, trace, drops, lab, demo];
+const COMMANDS: ((p: Command) => void)[] = [matrix, explain, lint, diff, testCommand, dataplane, trace, drops, lab, demo];
 
 export function buildProgram(): Command {
   const program = new Command('podwall')
