@@ -52,6 +52,20 @@ type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const q = (v: unknown) => JSON.stringify(v) ?? String(v);
 
+/** Edit distance with transpositions (optimal string alignment), for "did you mean" on field names. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
 export function formatPortRange(p: PortRange): string {
   return `${p.lo === p.hi ? p.lo : `${p.lo}-${p.hi}`}/${p.protocol}`;
 }
@@ -60,7 +74,7 @@ export function formatPortRange(p: PortRange): string {
 export function parsePortRange(v: unknown): PortRange | string {
   if (typeof v === 'number') v = String(v);
   if (typeof v !== 'string') return `${q(v)} is not a port: expected PORT[/PROTOCOL] or LO-HI[/PROTOCOL], e.g. 80/TCP`;
-  const m = /^\s*(\d{1,5})(?:\s*-\s*(\d{1,5}))?(?:\/([A-Za-z]+))?\s*$/.exec(v);
+  const m = /^\s*(\d{1,5})(?:\s*-\s*(\d{1,5}))?(?:\s*\/\s*([A-Za-z]+))?\s*$/.exec(v);
   if (!m) return `${q(v)} is not a port: expected PORT[/PROTOCOL] or LO-HI[/PROTOCOL], e.g. 80/TCP`;
   const lo = Number(m[1]);
   const hi = m[2] === undefined ? lo : Number(m[2]);
@@ -134,10 +148,11 @@ function endpointSet(v: unknown, where: string, defaultNamespace: string | undef
 
 /** Parses one expectations file. Throws ExpectationError with one line naming file and field. */
 export function parseExpectations(text: string, file: string, defaultNamespace?: string): Assertion[] {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    throw new ExpectationError(`${file}: invalid YAML${e.linePos?.[0] ? ` at line ${e.linePos[0].line}` : ''}: ${e.message.split('\n')[0]}`);
+    const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ExpectationError(`${file}: invalid YAML${e.linePos?.[0] ? ` at line ${e.linePos[0].line}` : ''}: ${first}`);
   }
   const top: unknown = doc.toJS({ maxAliasCount: 100 });
   if (!isObj(top)) throw new ExpectationError(`${file}: expected a mapping with assertions (see docs/testing.md)`);
@@ -151,7 +166,8 @@ export function parseExpectations(text: string, file: string, defaultNamespace?:
     if (!isObj(a)) throw new ExpectationError(`${where}: must be a mapping with from, to, port, allow`);
     for (const k of Object.keys(a)) {
       if (FIELDS.includes(k)) continue;
-      const hint = FIELDS.find((f) => f.toLowerCase() === k.toLowerCase() || (f.length > 3 && k.toLowerCase().startsWith(f.slice(0, 3))));
+      const best = FIELDS.map((f) => [f, distance(f.toLowerCase(), k.toLowerCase())] as const).sort((x, y) => x[1] - y[1])[0]!;
+      const hint = best[1] <= 2 ? best[0] : undefined;
       throw new ExpectationError(`${where}.${k}: unknown field${hint ? ` (did you mean ${q(hint)}?)` : ` (an assertion has ${FIELDS.join(', ')})`}`);
     }
     if (a.port !== undefined && a.ports !== undefined) throw new ExpectationError(`${where}: give port or ports, not both`);
