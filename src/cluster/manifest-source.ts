@@ -9,15 +9,16 @@
 // - A directory that is gone or cannot be read, a file that cannot be read, and a file that is
 //   empty mean "source unavailable": nothing changes in the store (the last good state stays
 //   enforced) and the state says why — never "cluster empty".
-// - The last accepted version of every NetworkPolicy, Namespace and Node (the objects whose
-//   absence could widen access) is saved in the state file, so a restart keeps them too.
+// - The last accepted version of every NetworkPolicy, ClusterNetworkPolicy, Namespace and Node
+//   (the objects whose absence could widen access) is saved in the state file, so a restart keeps
+//   them too.
 // - Every directory is watched on its own (Node's recursive watcher on Linux follows files, not
 //   names, and misses writes to a file replaced by rename); a poll of names, sizes and times every
 //   second is the safety net and notices the directory coming back.
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ClusterObject } from './model.js';
 import { objectKey } from './model.js';
 import type { ClusterStore } from './store.js';
@@ -65,8 +66,8 @@ export interface ManifestSourceOptions {
   stateFile?: string;
 }
 
-/** The kinds whose last accepted version is saved: without them a restart could widen access. */
-const SAVED_KINDS = new Set(['NetworkPolicy', 'Namespace', 'Node']);
+/** The kinds whose last accepted version is saved: without them a restart could widen access (a ClusterNetworkPolicy can deny). */
+const SAVED_KINDS = new Set(['NetworkPolicy', 'ClusterNetworkPolicy', 'Namespace', 'Node']);
 const EXTENSIONS = /\.(ya?ml|json)$/i;
 
 class Unavailable extends Error {}
@@ -139,6 +140,8 @@ export class ManifestSource {
   private readonly firstSeen = new Map<string, { sig: string; at: number }>();
   /** One watcher per folder, with the inode it watches (a folder replaced by rename needs a new one). */
   private readonly watchers = new Map<string, { w: FSWatcher; ino: number }>();
+  /** The parent folder, for DIR itself being replaced (a symlink swapped by rename, a folder renamed over it). */
+  private parentWatcher: FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -171,6 +174,18 @@ export class ManifestSource {
   async start(): Promise<LoadReport> {
     await this.restoreState();
     const first = await this.load();
+    try {
+      const name = basename(this.dir);
+      this.parentWatcher = watch(dirname(this.dir), (_event, file) => {
+        if (file === null || file === name) this.schedule();
+      });
+      this.parentWatcher.on('error', () => {
+        this.parentWatcher?.close();
+        this.parentWatcher = undefined;
+      });
+    } catch {
+      // The poll still notices DIR being replaced.
+    }
     this.poll = setInterval(() => void this.check(), this.pollMs);
     this.poll.unref();
     return first;
@@ -180,6 +195,7 @@ export class ManifestSource {
     this.stopped = true;
     for (const { w } of this.watchers.values()) w.close();
     this.watchers.clear();
+    this.parentWatcher?.close();
     if (this.poll) clearInterval(this.poll);
     if (this.timer) clearTimeout(this.timer);
   }

@@ -20,7 +20,7 @@ export const STDIN = '-';
 export const STDIN_NAME = '<stdin>';
 
 /** Kinds whose objects live in a namespace (the others podwall reads are cluster-scoped). */
-const CLUSTER_SCOPED = new Set(['Namespace', 'Node']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'ClusterNetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy']);
 
 /** One document's object: identity, reading and findings. */
 export interface Definition {

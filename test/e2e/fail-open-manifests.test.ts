@@ -40,9 +40,22 @@ test.serial('no denied connection gets through while the manifests directory is 
     await restore();
   };
 
-  // ---- files being written
   // A new revision each time (a comment), so that `applied()` waits for the agents to read it.
   let rev = 0;
+
+  // How long a change takes to be enforced: settle time + read + compile + kernel (reported, not asserted).
+  await h.fault('five changes applied one after another (settle time measured)', async () => {
+    const ms: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const start = performance.now();
+      H.write('policies.yaml', `${GOOD}# revision ${++rev}\n`);
+      await H.applied();
+      ms.push(Math.round(performance.now() - start));
+    }
+    t.log(`write → applied by both agents: ${ms.join(', ')} ms (median ${[...ms].sort((a, b) => a - b)[2]} ms; --manifests-settle 500ms)`);
+  });
+
+  // ---- files being written
   await h.fault('half-written file (a writer pausing after "- from:")', async () => {
     await H.writeSlowly('policies.yaml', `${GOOD}# revision ${++rev}\n`, '- from:', 150);
     await H.applied();

@@ -2,7 +2,7 @@
 // or unreadable directory and an empty file as "unavailable" (the store untouched), survives
 // rename-replace without its poll, and keeps the last accepted policies across restarts.
 import test, { type ExecutionContext } from 'ava';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync, unlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +124,24 @@ test('watching survives rename-replace of a file and of a folder (the poll switc
   writeFileSync(join(dir, 'sub', 'a.yaml'), np('five'));
   await until(() => store.policies.has('x/five'));
   t.deepEqual([...store.policies.keys()], ['x/five']);
+});
+
+test('DIR as a symlink swapped in one rename (the atomic update of a whole tree) is followed without the poll', async (t) => {
+  const base = newDir();
+  for (const [v, name] of [['v1', 'one'], ['v2', 'two']] as const) {
+    mkdirSync(join(base, v));
+    writeFileSync(join(base, v, 'a.yaml'), np(name));
+  }
+  symlinkSync(join(base, 'v1'), join(base, 'DIR'));
+  const store = new ClusterStore();
+  await source(t, join(base, 'DIR'), store, { pollMs: 3_600_000 }).start();
+  t.true(store.policies.has('x/one'));
+  symlinkSync(join(base, 'v2'), join(base, 'DIR.tmp'));
+  renameSync(join(base, 'DIR.tmp'), join(base, 'DIR'));
+  await until(() => store.policies.has('x/two'));
+  writeFileSync(join(base, 'v2', 'b.yaml'), np('three'));
+  await until(() => store.policies.has('x/three'));
+  t.deepEqual([...store.policies.keys()].sort(), ['x/three', 'x/two']);
 });
 
 test('the last accepted policy survives a restart while its file is invalid (the state file)', async (t) => {
