@@ -119,9 +119,22 @@ test('an entry without a readable packet is not joined', (t) => {
 });
 
 test('the Plan drops joins with is compiled again only when the cluster changed, not more often than asked', (t) => {
+  // The rate limits are judged on the source's clock, driven here: a compile "takes" compileCost ms.
   const s = storeOf([...conformanceObjects(), ...POLICIES]);
-  const src = new StorePlanSource(s, 60_000);
+  let now = 1_000_000;
+  let compileCost = 0;
+  let compiles = 0;
+  const src = new StorePlanSource(s, 60_000, {
+    now: () => now,
+    compile: (st) => {
+      compiles++;
+      now += compileCost;
+      return compile(st);
+    },
+  });
   const p1 = src.plan();
+  t.is(compiles, 1);
+  now += 10_000;
   t.is(src.plan(), p1, 'unchanged store: the same Plan');
   s.upsert({ kind: 'Namespace', name: 'w', labels: { 'kubernetes.io/metadata.name': 'w' } });
   t.is(src.plan(), p1, 'changed, but compiled less than a minute ago');
@@ -129,4 +142,35 @@ test('the Plan drops joins with is compiled again only when the cluster changed,
   t.not(p2, p1, 'an entry the Plan cannot explain asks for a fresh one');
   t.true('w' in p2.namespaceLabels);
   t.is(src.plan({ fresh: true }), p2, 'nothing changed since: no new compile');
+  now += 60_000;
+  t.is(src.plan(), p2, 'a minute later, still nothing changed: no new compile');
+  s.upsert({ kind: 'Namespace', name: 'v', labels: { 'kubernetes.io/metadata.name': 'v' } });
+  const p3 = src.plan();
+  t.not(p3, p2, 'changed and compiled more than a minute ago: compiled again without being asked');
+  t.true('v' in p3.namespaceLabels);
+  t.is(compiles, 3);
+});
+
+test('a Plan that takes long to compile is compiled at most a fifth of the time, even when a fresh one is asked for', (t) => {
+  const s = storeOf([...conformanceObjects(), ...POLICIES]);
+  let now = 1_000_000;
+  let compiles = 0;
+  const src = new StorePlanSource(s, 1000, {
+    now: () => now,
+    compile: (st) => {
+      compiles++;
+      now += 400; // each compile takes 400 ms: the next one no sooner than 2 s after it ended
+      return compile(st);
+    },
+  });
+  const p1 = src.plan();
+  s.upsert({ kind: 'Namespace', name: 'w', labels: { 'kubernetes.io/metadata.name': 'w' } });
+  now += 1999;
+  t.is(src.plan({ fresh: true }), p1, '1,999 ms after a 400 ms compile: not yet');
+  t.is(compiles, 1);
+  now += 1;
+  const p2 = src.plan({ fresh: true });
+  t.not(p2, p1, '2,000 ms after: compiled again');
+  t.true('w' in p2.namespaceLabels);
+  t.is(compiles, 2);
 });
