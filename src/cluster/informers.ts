@@ -15,10 +15,18 @@
 //   for good; here it resumes from the last resourceVersion instead (as client-go does), which
 //   costs no relist (a too-old RV still gets 410 and a relist);
 // - it never asks for bookmarks or sets timeoutSeconds: watches here ask for both.
+//
+// ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is a custom resource: a cluster without
+// its CRD is normal. A 404 means "no ClusterNetworkPolicies" (any known ones are removed), is logged
+// once and rechecked periodically; enforcement starts when the CRD appears, and it does not hold up
+// the sync of the other kinds. A 403 (a ClusterRole without the permission) after they were listed
+// keeps the last known ones, logged at every recheck; a 403 before any list is an informer failure
+// like any other (not synced: the rules in the kernel stay, nothing is applied without them).
 import * as k8s from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import pino, { type Logger } from 'pino';
 import type { ClusterObject } from './model.js';
+import { CNP_API_VERSION } from './model.js';
 import { objectKey } from './model.js';
 import { normalizeObject } from './normalize.js';
 import { formatFinding } from './findings.js';
@@ -56,6 +64,8 @@ export interface InformerSet {
   restarts(): number;
   /** Exceptions thrown by handlers (caught, logged). */
   handlerErrors(): number;
+  /** Optional kinds (custom resources) that cannot be listed now, and why. */
+  unavailableKinds(): UnavailableKind[];
   on(ev: 'restart', fn: (info: RestartInfo) => void): void;
   on(ev: 'error', fn: (info: InformerErrorInfo) => void): void;
   on(ev: 'synced', fn: () => void): void;
@@ -66,6 +76,15 @@ export interface InformerOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Watches ask the server to end after a random time in [t, 2t] seconds (default 300). */
   watchTimeoutSeconds?: number;
+  /** How often an optional custom resource that is not installed (404) or not readable (403) is checked again (default 60 s). */
+  crdRecheckMs?: number;
+}
+
+/** An optional kind that cannot be listed: why. */
+export interface UnavailableKind {
+  kind: ClusterKind;
+  reason: 'not-installed' | 'forbidden';
+  since: number;
 }
 
 /** How long stop() waits for an in-flight start to finish before returning anyway. */
@@ -78,9 +97,11 @@ interface ResourceSpec {
   kind: ClusterKind;
   apiVersion: string;
   path: string;
-  /** client-node model name, for serialising list items back to the wire shape. */
-  model: string;
+  /** client-node model name, for serialising list items back to the wire shape; absent: items are wire JSON already (custom resources). */
+  model?: string;
   namespaced: boolean;
+  /** A custom resource whose CRD may be absent (see the header): its name, for messages. */
+  optional?: { resource: string };
   list(kc: k8s.KubeConfig): ListFn;
 }
 
@@ -140,6 +161,17 @@ export const RESOURCES: readonly ResourceSpec[] = [
       return () => api.listServiceForAllNamespaces({});
     },
   },
+  {
+    kind: 'ClusterNetworkPolicy',
+    apiVersion: CNP_API_VERSION,
+    path: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies',
+    namespaced: false,
+    optional: { resource: 'clusternetworkpolicies.policy.networking.k8s.io' },
+    list: (kc) => {
+      const api = kc.makeApiClient(k8s.CustomObjectsApi);
+      return () => api.listClusterCustomObject({ group: 'policy.networking.k8s.io', version: 'v1alpha2', plural: 'clusternetworkpolicies' }) as Promise<{ metadata?: { resourceVersion?: string }; items: unknown[] }>;
+    },
+  },
 ];
 
 /**
@@ -147,7 +179,7 @@ export const RESOURCES: readonly ResourceSpec[] = [
  * `_from`, RFC 3339 strings instead of Dates, no undefined members, kind and apiVersion set.
  */
 export function listItemToWire(item: unknown, spec: Pick<ResourceSpec, 'kind' | 'apiVersion' | 'model'>): Wire {
-  const wire = JSON.parse(JSON.stringify(ObjectSerializer.serialize(item, spec.model, '') ?? {})) as Wire;
+  const wire = JSON.parse(JSON.stringify((spec.model ? ObjectSerializer.serialize(item, spec.model, '') : item) ?? {})) as Wire;
   wire.kind = spec.kind;
   wire.apiVersion ??= spec.apiVersion;
   return wire;
@@ -155,6 +187,13 @@ export function listItemToWire(item: unknown, spec: Pick<ResourceSpec, 'kind' | 
 
 function errorOf(e: unknown): Error {
   return e instanceof Error ? e : new Error(typeof e === 'string' ? e : JSON.stringify(e));
+}
+
+/** The HTTP status of an API error (list: ApiException.code; watch: statusCode), if any. */
+function statusOf(e: unknown): number | undefined {
+  const err = e as { statusCode?: unknown; code?: unknown } | null | undefined;
+  const v = err?.statusCode ?? err?.code;
+  return typeof v === 'number' ? v : undefined;
 }
 
 function describeError(e: unknown): string {
@@ -184,12 +223,15 @@ interface Supervised {
   delays: Set<NodeJS.Timeout>;
   /** Keys delivered to the sink (upserted and not removed since). */
   known: Set<string>;
+  /** An optional kind that cannot be listed right now (404: not installed; 403: forbidden). */
+  unavailable?: UnavailableKind;
 }
 
 class Informers implements InformerSet {
   private readonly logger: Logger;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly watchTimeoutSeconds: number;
+  private readonly crdRecheckMs: number;
   private readonly sups: Supervised[];
   private readonly listeners: { restart: ((i: RestartInfo) => void)[]; error: ((i: InformerErrorInfo) => void)[]; synced: (() => void)[] } = {
     restart: [],
@@ -211,6 +253,7 @@ class Informers implements InformerSet {
     this.logger = opts.logger ?? pino({ level: 'silent' });
     this.backoff = opts.backoff ?? { initialMs: 1000, maxMs: 30_000 };
     this.watchTimeoutSeconds = opts.watchTimeoutSeconds ?? 300;
+    this.crdRecheckMs = opts.crdRecheckMs ?? 60_000;
     this.sups = RESOURCES.map((spec) => ({ spec, gen: 0, listedGen: -1, listedOnce: false, startedAt: 0, failures: 0, delays: new Set(), known: new Set() }));
   }
 
@@ -316,6 +359,10 @@ class Informers implements InformerSet {
       const items = (result.items ?? []).map((i) => listItemToWire(i, spec));
       this.reconcileList(s, items);
       s.listedGen = gen;
+      if (s.unavailable) {
+        this.logger.info({ kind: spec.kind, objects: items.length }, `${spec.optional?.resource ?? spec.kind} can be listed now: enforcing them`);
+        s.unavailable = undefined;
+      }
       return { metadata: { resourceVersion: result.metadata?.resourceVersion ?? '' }, items };
     };
     const delayFn = (ms: number): Promise<void> =>
@@ -371,6 +418,16 @@ class Informers implements InformerSet {
       this.logger.debug({ kind: s.spec.kind, err: describeError(e) }, 'ignoring informer error after stop or restart');
       return;
     }
+    const code = statusOf(e);
+    // 404: none exist. 403 once listed: keep what is known. 403 before any list: the normal error
+    // path — not synced, retried with backoff — so a restart never runs without the ones it had.
+    if (s.spec.optional && (code === 404 || (code === 403 && s.listedOnce))) {
+      this.unavailable(s, code, e);
+      return;
+    }
+    if (s.spec.optional && code === 403) {
+      this.logger.error({ kind: s.spec.kind, status: code }, `cannot list ${s.spec.optional.resource} (403 Forbidden): the ClusterRole lacks get/list/watch on it; not synced until it can be read (the rules in the kernel stay)`);
+    }
     const error = errorOf(e);
     this.logger.warn({ kind: s.spec.kind, err: describeError(e) }, 'informer failed; restarting');
     this.emit('error', { kind: s.spec.kind, error, handler: false });
@@ -393,6 +450,43 @@ class Informers implements InformerSet {
       this.emit('restart', info);
       void this.run(s);
     }, delayMs);
+  }
+
+  /**
+   * An optional custom resource that cannot be listed. 404 (its CRD is not installed, or was
+   * removed): none exist — known ones are removed — logged once. 403: the last known ones stay,
+   * logged at every check. Either way the kind counts as listed (the others' sync does not wait
+   * for it) and it is checked again every crdRecheckMs.
+   */
+  private unavailable(s: Supervised, code: 404 | 403, e: unknown): void {
+    const { spec } = s;
+    s.gen++;
+    this.fence(s);
+    const old = s.informer;
+    s.informer = undefined;
+    void old?.stop().catch(() => undefined);
+    const reason = code === 404 ? 'not-installed' : 'forbidden';
+    const recheck = `checking again every ${Math.round(this.crdRecheckMs / 1000)} s`;
+    if (reason === 'not-installed') {
+      if (s.unavailable?.reason !== reason) this.logger.info({ kind: spec.kind, status: code }, `${spec.optional!.resource} is not installed: no ${spec.kind} objects; ${recheck}`);
+      this.reconcileList(s, []);
+    } else {
+      this.logger.error(
+        { kind: spec.kind, status: code, err: describeError(e) },
+        `cannot list ${spec.optional!.resource} (403 Forbidden): the ClusterRole lacks get/list/watch on it; the ${s.known.size} last known ${spec.kind} objects stay in force; ${recheck}`,
+      );
+    }
+    if (s.unavailable?.reason !== reason) s.unavailable = { kind: spec.kind, reason, since: Date.now() };
+    s.failures = 0;
+    this.markListed(s);
+    s.restartTimer = setTimeout(() => {
+      s.restartTimer = undefined;
+      if (!this.stopping) void this.run(s);
+    }, this.crdRecheckMs);
+  }
+
+  unavailableKinds(): UnavailableKind[] {
+    return this.sups.flatMap((s) => (s.unavailable ? [{ ...s.unavailable }] : []));
   }
 
   // ---------------------------------------------------------------- delivery

@@ -31,6 +31,8 @@ export interface Source {
   loads?: { digest: string; version: number }[];
   /** With --manifests: whether the directory can be read, what was rejected, what is settling. */
   state?(): SourceState;
+  /** Informers: optional kinds (ClusterNetworkPolicy) that cannot be listed now, and why. */
+  unavailable?(): { kind: string; reason: 'not-installed' | 'forbidden'; since: number }[];
 }
 
 export interface AgentDeps<D> {
@@ -62,6 +64,11 @@ export interface AgentStatus {
   manifestsDigest?: string;
   /** With --manifests: the source's state (available, rejected objects, errors of the last load). */
   source?: SourceState;
+  /**
+   * Kinds podwall watches that the API cannot list now: `not-installed` (no CRD: none exist, normal)
+   * or `forbidden` (403: the last known objects stay in force).
+   */
+  unavailable?: { kind: string; reason: 'not-installed' | 'forbidden'; since: string }[];
   syncs: number;
 }
 
@@ -101,6 +108,8 @@ export class Agent<D> {
     if (this.appliedDigest) s.manifestsDigest = this.appliedDigest;
     const src = this.source?.state?.();
     if (src) s.source = src;
+    const un = this.source?.unavailable?.() ?? [];
+    if (un.length > 0) s.unavailable = un.map((u) => ({ kind: u.kind, reason: u.reason, since: new Date(u.since).toISOString() }));
     return s;
   }
 
@@ -113,6 +122,8 @@ export class Agent<D> {
     const age = Date.now() - (this.reconciler?.status.appliedAt || 0);
     if (st.lastError && age > this.cfg.syncPeriodMs) return { ok: false, reason: `last successful sync ${Math.round(age / 1000)}s ago: ${st.lastError}` };
     if (src?.lastFailure) return { ok: false, reason: `reading the manifests failed at ${src.lastFailure}; the last good state stays enforced` };
+    const forbidden = (st.unavailable ?? []).filter((u) => u.reason === 'forbidden');
+    if (forbidden.length > 0) return { ok: false, reason: `cannot list ${forbidden.map((u) => u.kind).join(', ')} since ${forbidden[0]!.since} (403: the ClusterRole lacks get/list/watch); the last known ones stay in force` };
     if (src && src.errors > 0) return { ok: false, reason: `${src.errors} error(s) in the manifests (${src.rejected.length} object(s) rejected: the last accepted version of each stays in force), first: ${src.firstErrors[0] ?? ''}` };
     return { ok: true, reason: `applied version ${st.appliedVersion}${st.refused ? `; the kernel refused ${st.refused.length} object(s), left out closed (see /status)` : ''}` };
   }
@@ -181,7 +192,7 @@ export class Agent<D> {
       synced = await this.source.waitForSync(cfg.cacheSyncTimeoutMs);
     }
     if (this.stopping) return;
-    logger.info({ objects: { pods: this.store.pods.size, policies: this.store.policies.size, namespaces: this.store.namespaces.size, nodes: this.store.nodes.size, services: this.store.services.size } }, 'cluster state synced; first sync');
+    logger.info({ objects: { pods: this.store.pods.size, policies: this.store.policies.size, clusterNetworkPolicies: this.store.clusterPolicies.size, namespaces: this.store.namespaces.size, nodes: this.store.nodes.size, services: this.store.services.size } }, 'cluster state synced; first sync');
     this.reconciler.startEvents();
     this.reconciler.kick('startup');
     this.reconciler.startResync();

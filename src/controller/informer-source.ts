@@ -12,6 +12,8 @@ export interface InformerSourceOptions {
   logger: Logger;
   metrics?: Metrics;
   backoff?: { initialMs: number; maxMs: number };
+  /** How often a ClusterNetworkPolicy CRD that is absent (or unreadable) is checked again (default 60 s). */
+  crdRecheckMs?: number;
 }
 
 export function loadKubeConfig(o: { kubeconfig?: string; master?: string }): k8s.KubeConfig {
@@ -27,12 +29,13 @@ export function loadKubeConfig(o: { kubeconfig?: string; master?: string }): k8s
 }
 
 export function informerSource(store: ClusterStore, o: InformerSourceOptions): Source {
-  const set = createInformers(loadKubeConfig(o), { upsert: (obj) => void store.upsert(obj), remove: (kind, key) => void store.remove(kind, key) }, { logger: o.logger, ...(o.backoff ? { backoff: o.backoff } : {}) });
+  const set = createInformers(loadKubeConfig(o), { upsert: (obj) => void store.upsert(obj), remove: (kind, key) => void store.remove(kind, key) }, { logger: o.logger, ...(o.backoff ? { backoff: o.backoff } : {}), ...(o.crdRecheckMs !== undefined ? { crdRecheckMs: o.crdRecheckMs } : {}) });
   set.on('restart', (i) => o.metrics?.informerRestarts.inc({ resource: i.kind }));
   return {
     start: () => set.start(),
     stop: () => set.stop(),
     synced: () => set.synced(),
     waitForSync: (ms) => set.waitForSync(ms),
+    unavailable: () => set.unavailableKinds(),
   };
 }

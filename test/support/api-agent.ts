@@ -18,7 +18,7 @@ export function writeKubeconfig(path: string, server: string): void {
 }
 
 /** Starts an agent for `node` enforcing inside `ns`; when `fail.armed`, the next iptables-restore fails once. */
-export async function startApiAgent(node: string, ns: string, kubeconfig: string, fail: { armed: boolean }): Promise<Agent<Desired>> {
+export async function startApiAgent(node: string, ns: string, kubeconfig: string, fail: { armed: boolean }, opts: { crdRecheckMs?: number } = {}): Promise<Agent<Desired>> {
   const cfg = buildConfig(['--kubeconfig', kubeconfig, '--hostname-override', node, '--health-port', '0', '--iptables-sync-period', '2s', '--cache-sync-timeout', '10s'], {});
   const base = makeRunner(ns);
   const runner: Runner = async (cmd, args, input) => {
@@ -38,7 +38,7 @@ export async function startApiAgent(node: string, ns: string, kubeconfig: string
         return dp;
       },
       render: (plan, family) => render(plan, { ...renderOptions(node), family }),
-      createInformerSource: (store, metrics) => informerSource(store, { kubeconfig, logger, metrics, backoff: { initialMs: 50, maxMs: 500 } }),
+      createInformerSource: (store, metrics) => informerSource(store, { kubeconfig, logger, metrics, backoff: { initialMs: 50, maxMs: 500 }, ...opts }),
     },
     logger,
   );

@@ -1,5 +1,6 @@
 // A small in-memory Kubernetes API server for integration tests: list and watch (chunked JSON lines)
-// for pods, namespaces, nodes, services and networkpolicies, following the API's list/watch contract
+// for pods, namespaces, nodes, services, networkpolicies and clusternetworkpolicies (a custom
+// resource: served only while its CRD is installed, 404 otherwise), following the API's list/watch contract
 // (global resourceVersion, items without kind/apiVersion, watch from an RV, 410 Gone when the RV has
 // left the event window, bookmarks, label/field selectors, timeoutSeconds). Plus fault injection.
 import http from 'node:http';
@@ -15,6 +16,8 @@ interface ResourceDef {
   namespaced: boolean;
   /** URL prefix: /api/v1 or /apis/<group>/<version>. */
   prefix: string;
+  /** A custom resource: served only while its CRD is installed (installCRD). */
+  crd?: boolean;
 }
 
 export const RESOURCES: readonly ResourceDef[] = [
@@ -23,6 +26,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   { kind: 'Node', apiVersion: 'v1', plural: 'nodes', namespaced: false, prefix: '/api/v1' },
   { kind: 'Service', apiVersion: 'v1', plural: 'services', namespaced: true, prefix: '/api/v1' },
   { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', plural: 'networkpolicies', namespaced: true, prefix: '/apis/networking.k8s.io/v1' },
+  { kind: 'ClusterNetworkPolicy', apiVersion: 'policy.networking.k8s.io/v1alpha2', plural: 'clusternetworkpolicies', namespaced: false, prefix: '/apis/policy.networking.k8s.io/v1alpha2', crd: true },
 ];
 
 export interface LoggedRequest {
@@ -128,6 +132,8 @@ export class FakeApiServer {
   private readonly sockets = new Set<Socket>();
   private readonly objects = new Map<string, Map<string, Obj>>(RESOURCES.map((r) => [r.kind, new Map()]));
   private readonly history: WatchEvent[] = [];
+  /** Custom resource kinds whose CRD is installed. */
+  private readonly installed = new Set<string>();
   private readonly watches = new Set<OpenWatch>();
   private rv = 1;
   /** Watches from an RV below this answer 410 Gone. */
@@ -170,9 +176,28 @@ export class FakeApiServer {
     return this.watches.size;
   }
 
+  /** Installs the CRD of a custom resource kind (ClusterNetworkPolicy): from now on it is served. */
+  installCRD(kind: string): void {
+    const def = this.def(kind);
+    if (!def.crd) throw new Error(`fake apiserver: ${kind} is not a custom resource`);
+    this.installed.add(def.kind);
+  }
+
+  /**
+   * Removes the CRD, as the API server does: every object of the kind is deleted (DELETED events),
+   * its watches end, and further requests get 404.
+   */
+  uninstallCRD(kind: string): void {
+    const def = this.def(kind);
+    for (const o of this.list(def.kind)) this.remove(def.kind, o.metadata?.namespace, o.metadata!.name);
+    for (const w of [...this.watches]) if (w.def.kind === def.kind) this.closeWatch(w, 'end');
+    this.installed.delete(def.kind);
+  }
+
   /** Creates or replaces an object (kind, metadata.name required); returns the stored copy. */
   apply(obj: Obj): Obj {
     const def = this.def(obj.kind);
+    if (def.crd && !this.installed.has(def.kind)) throw new Error(`apply: the server could not find the requested resource (${def.plural}): install its CRD first`);
     const o = clone(obj);
     o.apiVersion = def.apiVersion;
     const meta = (o.metadata ??= {});
@@ -332,6 +357,7 @@ export class FakeApiServer {
     if (!route) return reply(404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     if (req.method !== 'GET') return reply(405, status(405, 'MethodNotAllowed', `${req.method} is not supported`));
     const { def, namespace } = route;
+    if (def.crd && !this.installed.has(def.kind)) return reply(404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     let matches: Selector;
     try {
       const label = parseLabelSelector(query.labelSelector ?? '');
