@@ -72,7 +72,8 @@ test.serial('the CRD absent, then present, changed, invalid and removed: the ker
 
   server.apply(policy('x', 'deny-all', { podSelector: {}, policyTypes: ['Ingress'] }) as Obj);
   server.apply(guard('Accept'));
-  await until('Accept applied', () => agents.every((a) => a.store.clusterPolicies.get('guard')?.ingress[0]?.action === 'Accept') && applied());
+  // Two watches: wait for both objects, not just the last one applied.
+  await until('deny-all and Accept applied', () => agents.every((a) => a.store.policies.has('x/deny-all') && a.store.clusterPolicies.get('guard')?.ingress[0]?.action === 'Accept') && applied());
   await expect('Admin Accept from y over a NetworkPolicy deny-all', { ya: true, za: false });
 
   server.apply(guard('Pass'));
@@ -90,7 +91,8 @@ test.serial('the CRD absent, then present, changed, invalid and removed: the ker
   server.apply(guard('Deny'));
   await until('Deny applied', () => agents.every((a) => a.store.clusterPolicies.get('guard')?.ingress[0]?.action === 'Deny') && applied());
   server.remove('NetworkPolicy', 'x', 'deny-all');
-  await until('applied', applied);
+  // applied() alone may still hold from before the removal reached the agents.
+  await until('the NetworkPolicy removal applied', () => agents.every((a) => !a.store.policies.has('x/deny-all')) && applied());
   await expect('Deny again, no NetworkPolicy', { ya: false, za: true });
 
   server.uninstallCRD('ClusterNetworkPolicy');
