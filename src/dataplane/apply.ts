@@ -163,6 +163,8 @@ export class Dataplane {
   private queue: Promise<unknown> = Promise.resolve();
   /** Per family, the owned lines of the last read that matched what podwall wrote (drift checks skip the parse while they stay the same). */
   private readonly tableBaseline = new Map<Family, string>();
+  /** The in-memory state was read from the kernel (init) and not yet written from: check jump positions. */
+  private stateIsReadBack = false;
   /** Pids of podwall's own restore processes (pid → started at), to tell its ruleset changes from others'. */
   private readonly ownPids = new Map<number, number>();
 
@@ -262,12 +264,14 @@ export class Dataplane {
       this.fam = live.fam;
       this.sets = live.sets;
       this.initialized = true;
+      this.stateIsReadBack = true;
     });
   }
 
   /** Writes the difference between `desired` and the last applied state. */
   async apply(desired: Desired[]): Promise<ApplyReport> {
-    return this.serial(() => this.applyLocked(desired, false, {}));
+    // Right after a read-back (init), the state is the kernel's: podwall's jumps must also be first.
+    return this.serial(() => this.applyLocked(desired, this.stateIsReadBack, {}));
   }
 
   /**
@@ -422,6 +426,7 @@ export class Dataplane {
       const effective = desired.map((d) => this.refusals.applyTo(d));
       try {
         const rep = await this.applyOnce(effective, checkPosition, timings);
+        this.stateIsReadBack = false;
         const refusals = this.refusals.list();
         if (refusals.length) {
           rep.refusals = refusals;

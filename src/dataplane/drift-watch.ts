@@ -63,6 +63,8 @@ export class DriftWatcher {
 
   start(): void {
     if (this.o.target.backend === 'nft') this.startMonitor();
+    // Once at start: whatever changed before the monitor listened (it runs after the first apply).
+    void this.check({ tables: true, members: true }, 'full-check');
     if (this.o.periodMs > 0) this.schedule();
   }
 

@@ -22,7 +22,10 @@
 //   });
 //   h.assertNoneOpen(t);                                                // zero denied probes got through, per window
 // `fault(name, fn, { allowedDenied: true })` marks a window in which the manifests themselves deny the
-// allowed pairs for a while (their allowed probes are then not judged). Inside a fault, use
+// allowed pairs for a while (their allowed probes are then not judged). `{ exposure: true }` marks
+// tampering with the kernel's rules, which opens what it damages until podwall repairs it: the fault
+// calls `h.markTampered()` right before the damage and `h.markRepaired()` once the repair is seen;
+// denied probes in flight in between may get through (reported as exposure), none other. Inside a fault, use
 // `h.write(file, objects | text)` / `h.writeSlowly` / `h.remove(file)` on the manifests directory,
 // `h.sh(node, cmd)` in a node's namespace, `h.restartAgent(node, wrap?)`, `h.applied()` (every
 // agent applied the directory's current contents), `h.waitStatus(what, pred)`, `h.status(node)` (its
@@ -81,6 +84,14 @@ export interface Window {
   /** The manifests deny the allowed pairs during (part of) this window. */
   allowedDenied: boolean;
   ms: number;
+  /** When (performance.now()) each denied probe that got through was started and answered. */
+  deniedOpenAt: { start: number; end: number }[];
+  /**
+   * Tampering with the kernel's rules: the fault itself opens what it damages until podwall repairs
+   * it. Denied probes in flight between `tamperedAt` and `repairedAt` (answered after the one,
+   * started before the other) may get through — counted as exposure and reported; no other.
+   */
+  exposure?: { tamperedAt?: number; repairedAt?: number };
 }
 
 interface AgentProcess {
@@ -147,8 +158,20 @@ export class FailOpenHarness {
     return h;
   }
 
-  private newWindow(name: string, allowedDenied = false): Window {
-    return { name, denied: 0, deniedOpen: [], allowed: 0, allowedOk: 0, allowedDenied, ms: 0 };
+  private newWindow(name: string, allowedDenied = false, exposure = false): Window {
+    return { name, denied: 0, deniedOpen: [], deniedOpenAt: [], allowed: 0, allowedOk: 0, allowedDenied, ms: 0, ...(exposure ? { exposure: {} } : {}) };
+  }
+
+  /** In an `exposure` window: the damage is done now (call right before the tampering command). */
+  markTampered(): void {
+    if (!this.current.exposure) throw new Error(`window ${JSON.stringify(this.current.name)} is not an exposure window`);
+    this.current.exposure.tamperedAt = performance.now();
+  }
+
+  /** In an `exposure` window: the kernel is repaired now (call once the repair is observed). */
+  markRepaired(): void {
+    if (!this.current.exposure) throw new Error(`window ${JSON.stringify(this.current.name)} is not an exposure window`);
+    this.current.exposure.repairedAt = performance.now();
   }
 
   nodeNs(node: string): string {
@@ -306,9 +329,13 @@ export class FailOpenHarness {
     while (this.probing) {
       const w = this.current;
       for (const p of DENIED) {
+        const startedAt = performance.now();
         const run = this.pool.probe({ fromNs: this.podNs(p.from), toIp: podIP(p.to.split('/')[0]!, p.to.split('/')[1]!), port, protocol: 'TCP' }).then((r) => {
           w.denied++;
-          if (r.ok) w.deniedOpen.push(`${p.from} → ${p.to} at ${new Date().toISOString()}`);
+          if (r.ok) {
+            w.deniedOpen.push(`${p.from} → ${p.to} at ${new Date().toISOString()}`);
+            w.deniedOpenAt.push({ start: startedAt, end: performance.now() });
+          }
         });
         this.track(run);
       }
@@ -343,8 +370,8 @@ export class FailOpenHarness {
    * Runs one fault in its own counting window: `fn` does the damage and waits for whatever should
    * follow (repair, rejection, reload); then the window keeps probing for a few more rounds.
    */
-  async fault(name: string, fn: () => Promise<void>, o: { allowedDenied?: boolean } = {}): Promise<Window> {
-    const w = this.newWindow(name, o.allowedDenied ?? false);
+  async fault(name: string, fn: () => Promise<void>, o: { allowedDenied?: boolean; exposure?: boolean } = {}): Promise<Window> {
+    const w = this.newWindow(name, o.allowedDenied ?? false, o.exposure ?? false);
     const started = performance.now();
     this.current = w;
     this.windows.push(w);
@@ -365,6 +392,19 @@ export class FailOpenHarness {
   /** Asserts, per window: no denied probe got through; the allowed ones worked unless the window says otherwise. */
   assertNoneOpen(t: ExecutionContext): void {
     for (const w of this.windows) {
+      if (w.exposure) {
+        const { tamperedAt, repairedAt } = w.exposure;
+        t.truthy(tamperedAt !== undefined && repairedAt !== undefined, `${w.name}: the fault marks when it tampered and when the repair was seen`);
+        // In flight while the rules were damaged: answered after the damage, started before the repair was seen.
+        const inside = (at: { start: number; end: number }) => at.end >= (tamperedAt ?? Infinity) && at.start <= (repairedAt ?? -Infinity);
+        const exposed = w.deniedOpen.filter((_, i) => inside(w.deniedOpenAt[i]!));
+        const outside = w.deniedOpen.map((p, i) => ({ p, at: w.deniedOpenAt[i]! })).filter((x) => !inside(x.at)).map((x) => `${x.p} (in flight ${Math.round(x.at.start - (tamperedAt ?? 0))}..${Math.round(x.at.end - (tamperedAt ?? 0))} ms after the tampering; the repair was seen at ${Math.round((repairedAt ?? 0) - (tamperedAt ?? 0))} ms)`);
+        t.log(`${w.name}: ${w.denied} denied probes; ${exposed.length} got through while the rules were tampered with (${Math.round((repairedAt ?? 0) - (tamperedAt ?? 0))} ms until the repair was seen), ${outside.length} outside; allowed ${w.allowedOk}/${w.allowed} (${w.ms} ms)`);
+        t.deepEqual(outside, [], `${w.name}: denied connections got through outside the tampering`);
+        t.true(w.denied > 0, `${w.name}: probes ran`);
+        if (!w.allowedDenied) t.true(w.allowedOk >= w.allowed * 0.9 && w.allowedOk > 0, `${w.name}: the allowed pairs kept working (${w.allowedOk}/${w.allowed})`);
+        continue;
+      }
       t.log(`${w.name}: ${w.denied} denied probes, ${w.deniedOpen.length} got through; allowed ${w.allowedOk}/${w.allowed} (${w.ms} ms)`);
       t.deepEqual(w.deniedOpen, [], `${w.name}: denied connections got through`);
       t.true(w.denied > 0, `${w.name}: probes ran`);

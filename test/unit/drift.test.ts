@@ -287,13 +287,14 @@ test('watcher (nft): a foreign transaction on a hook or owned chain is drift at 
   await w.stop();
 });
 
-test('watcher: ticks read the set headers; with the legacy backend or the monitor down the tables too; every nth tick everything', async (t) => {
+test('watcher: everything once at start; ticks read the set headers; with the legacy backend or the monitor down the tables too; every nth tick everything', async (t) => {
   const legacy = fakeTarget('legacy');
   const w = new DriftWatcher({ target: legacy, periodMs: 5, fullEvery: 3, logger: quiet, onDrift: () => {} });
   w.start();
-  await until('four checks', () => legacy.scopes.length >= 4);
+  await until('five checks', () => legacy.scopes.length >= 5);
   await w.stop();
-  t.deepEqual(legacy.scopes.slice(0, 3), [
+  t.deepEqual(legacy.scopes[0], { tables: true, members: true }, 'one full check at start');
+  t.deepEqual(legacy.scopes.slice(1, 4), [
     { tables: true, members: false },
     { tables: true, members: false },
     { tables: true, members: true },
@@ -307,7 +308,7 @@ test('watcher: ticks read the set headers; with the legacy backend or the monito
   const from = nft.scopes.length;
   await until('three checks', () => nft.scopes.length >= from + 3);
   t.true(nft.scopes.slice(from).every((s) => !s.tables), 'monitor up: set headers only');
-  t.true(seen.length > 0 && seen.every((s) => s === 'check'));
+  t.deepEqual([...new Set(seen)].sort(), ['check', 'full-check'], 'the start check, then ticks');
   // The monitor dies: the ticks read the tables until it is back.
   mon.kill();
   await until('the monitor down', () => !w2.monitoring());
@@ -358,4 +359,23 @@ test('reconciler: drift resyncs at once, counts the repair and its time; a faile
   t.is(dp.applies, 0);
   t.regex(await metrics.registry.getSingleMetricAsString('podwall_drift_repair_seconds'), /podwall_drift_repair_seconds_count 2/);
   await r.stop();
+});
+
+test('the first apply after a read-back puts podwall\'s jumps first (a foreign rule inserted before them while the agent was down)', async (t) => {
+  const d = desired();
+  const payloads: string[] = [];
+  const runner: Runner = async (cmd, _args, input) => {
+    if (cmd.endsWith('-save')) return { stdout: saveOf(d, () => {}, { FORWARD: [{ args: ['-j', 'ACCEPT'] }] }), stderr: '', code: 0 };
+    if (cmd === 'ipset') return { stdout: '', stderr: '', code: 0 };
+    if (cmd.includes('restore') && cmd.includes('iptables')) payloads.push(input ?? '');
+    return { stdout: '', stderr: '', code: 0 };
+  };
+  const dp = new Dataplane({ backend: 'nft', families: ['ipv4'], runner });
+  await dp.init();
+  await dp.apply([d]);
+  t.is(payloads.length, 1);
+  t.regex(payloads[0]!, /^-D FORWARD .*-j KUBE-ROUTER-FORWARD$/m);
+  t.regex(payloads[0]!, /^-I FORWARD 1 .*-j KUBE-ROUTER-FORWARD$/m);
+  await dp.apply([d]);
+  t.is(payloads.length, 1, 'then from memory: nothing to write');
 });
