@@ -1,8 +1,8 @@
 // The node agent (`podwall run --manifests DIR`) as a real process inside a network namespace made
 // here: after every kind of change in DIR the live chains and sets converge to the render of DIR;
-// drift made from outside is repaired at resync; a SIGKILL mid-sync and a restart converge again;
-// SIGTERM exits 0 and leaves the rules in place. Waits on the agent's status file (its applied
-// generation), never on sleeps.
+// drift made from outside is repaired (the drift watcher, logged); a SIGKILL mid-sync and a restart
+// converge again; SIGTERM exits 0 and leaves the rules in place. Waits on the agent's status file (its
+// applied generation) and its log, never on sleeps.
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -88,11 +88,13 @@ test.serial('the agent converges after every kind of change, repairs drift, surv
     t.deepEqual(await converged(ns), [], `after ${kind}`);
   }
 
-  // Drift: someone flushes a pod chain; the periodic resync (2 s here) restores it.
+  // Drift: someone flushes a pod chain; the drift watcher sees it (nft monitor) and the agent restores
+  // it — often before a read here could see the damage (drift.test.ts measures the repairs).
   const chain = sh(ns, ['iptables-nft', '-S']).split('\n').find((l) => l.startsWith('-N KUBE-POD-FW-'))!.slice(3);
+  const repairsBefore = ((agent as ChildProcess & { log: () => string }).log().match(/repaired drift/g) ?? []).length;
   sh(ns, ['iptables-nft', '-F', chain]);
-  t.notDeepEqual(liveDiff(ns, 'nft', await desired(), ['ipv4']), []);
   await until('the drift to be repaired', async () => liveDiff(ns, 'nft', await desired(), ['ipv4']).length === 0);
+  await until('the agent to log the repair', () => ((agent as ChildProcess & { log: () => string }).log().match(/repaired drift/g) ?? []).length > repairsBefore);
   t.pass('drift repaired');
 
   // SIGKILL right after a change, then a restart: converges.
