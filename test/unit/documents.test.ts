@@ -3,7 +3,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { parseAllDocuments, stringify } from 'yaml';
-import { readDocuments, yaml11Difference, MAX_ALIASES } from '../../src/cluster/documents.js';
+import { readDocuments, readYAMLFast, readYAMLSlow, yaml11Difference, MAX_ALIASES } from '../../src/cluster/documents.js';
 
 test('JSON: objects and arrays are documents; a duplicate key is an error with its line (JSON.parse would keep the last)', (t) => {
   t.deepEqual(
@@ -118,4 +118,32 @@ test('the fast reader and the yaml library agree on every text the fast reader t
     { numRuns: 300, seed: 4242 },
   );
   t.pass();
+});
+
+// The js-yaml path must read every text it takes exactly as the yaml library does. Raw plain
+// scalars from the corners where YAML readers disagree (number grammars, YAML 1.1 words, null and
+// infinity spellings, keys, flow collections, comments, several documents), written unquoted.
+// Values the gate lets through (the cases js-yaml must get right) and values it must send away.
+const agreeing = fc.constantFrom(
+  '1e3', '1E-2', '.5', '1.', '-.inf', '.NaN', '.nan', '+.inf', '+12', '-0', '0', '8080', '1:20', '190:20:30.15', 'true', 'True', 'FALSE',
+  'null', 'Null', '~', '', '10.0.0.1', 'fd00::1', '2001:db8::1', '2024-01-01', '2024-01-01T00:00:00Z', 'a b', 'app', 'x-y', '-', '=',
+  '*a', '"q"', "'s'", '"05"', '[1, 2]', '{a: 1}', '[x, 8080]', '{x: .5}', 'a # c', '#c', '12345678901234567890', '0.0.0.0/0', 'a: b',
+);
+const disagreeing = fc.constantFrom('05432', '0x1F', '0o17', '0b101', '1_000', '1.5_0', '-0x1F', '007', 'yes', 'No', 'on', 'OFF', 'y', 'n', '<<', '&a x', '!!str 5', '? a', '[on, 05]', '__proto__');
+const tricky = fc.oneof({ arbitrary: agreeing, weight: 12 }, { arbitrary: disagreeing, weight: 1 });
+test('js-yaml reads every text it takes exactly as the yaml library does (raw plain scalars from the disagreeing corners)', (t) => {
+  let taken = 0;
+  fc.assert(
+    fc.property(fc.array(fc.array(fc.tuple(fc.constantFrom('k', 'port', 'a b', 'k', 'port', 'a b', 'on', '0x1'), tricky, fc.boolean()), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 3 }), (docs) => {
+      const text = docs.map((lines) => lines.map(([k, v, item]) => (item ? `${k}:\n- ${v}\n` : `${k}: ${v}\n`)).join('')).join('---\n');
+      const fast = readYAMLFast(text);
+      if (!fast) return true;
+      taken++;
+      const exact = readYAMLSlow(text);
+      return exact.errors.length === 0 && JSON.stringify(fast) === JSON.stringify(exact);
+    }),
+    { numRuns: 3000, seed: 7 },
+  );
+  // The property only means something if js-yaml takes a fair share of the texts.
+  t.true(taken > 300, `js-yaml took ${taken} of 3000 texts`);
 });
