@@ -12,7 +12,7 @@
 // (tabs between flow items, which kubectl's reader takes; duplicate keys; a syntax error) — is read
 // by the yaml library, whose verdict stands, one document at a time, with line numbers, alias
 // limits and the YAML 1.1 warnings by YAML path.
-import jsYaml from 'js-yaml';
+import { load as jsYamlLoad, loadAll as jsYamlLoadAll, CORE_SCHEMA } from 'js-yaml';
 import { parseAllDocuments, visit, isMap, isPair, isScalar, isSeq, LineCounter, type Document } from 'yaml';
 
 /** More aliases than this in one document reject it (the yaml library's default limit). */
@@ -116,7 +116,7 @@ function keysIn(v: unknown): number {
 /** Locates a duplicate key for the message (js-yaml reads JSON and refuses duplicates with a position). */
 function duplicateKeyIn(text: string): DocumentError {
   try {
-    jsYaml.load(text);
+    jsYamlLoad(text);
   } catch (e) {
     const m = (e as { mark?: { line: number; column: number; position: number } }).mark;
     if (m) {
@@ -156,7 +156,7 @@ export function readYAMLFast(text: string): ReadResult | undefined {
   if (NEEDS_YAML_LIBRARY.test(text) || SUSPECT_AT_START.test(text)) return undefined;
   let values: unknown[];
   try {
-    values = jsYaml.loadAll(text, undefined, { schema: jsYaml.CORE_SCHEMA }) as unknown[];
+    values = jsYamlLoadAll(text, null, { schema: CORE_SCHEMA }) as unknown[];
   } catch {
     return undefined;
   }
