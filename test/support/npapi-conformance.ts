@@ -54,7 +54,12 @@ export const HOUSE_PORTS: ProbePort[] = [
   { port: 9005, protocol: 'SCTP' },
 ];
 
-export function houseObjects(): Raw[] {
+/**
+ * The model's objects. `declareServed`: also declare the served ports upstream leaves undeclared
+ * (8080/TCP, 5353/UDP, unnamed, so no named port changes) — the lab's servers listen on declared ports
+ * only.
+ */
+export function houseObjects(opts: { declareServed?: boolean } = {}): Raw[] {
   const out: Raw[] = NODES.map((n) => ({
     apiVersion: 'v1',
     kind: 'Node',
@@ -75,8 +80,8 @@ export function houseObjects(): Raw[] {
         containers: [
           { name: `${set}-client`, image: 'agnhost' },
           { name: `${set}-80`, image: 'agnhost', ports: [{ containerPort: 80, protocol: 'TCP', name: 'web' }] },
-          { name: `${set}-8080`, image: 'agnhost' },
-          { name: `${set}-5353`, image: 'agnhost' },
+          { name: `${set}-8080`, image: 'agnhost', ...(opts.declareServed ? { ports: [{ containerPort: 8080, protocol: 'TCP' }] } : {}) },
+          { name: `${set}-5353`, image: 'agnhost', ...(opts.declareServed ? { ports: [{ containerPort: 5353, protocol: 'UDP' }] } : {}) },
           { name: `${set}-53`, image: 'agnhost', ports: [{ containerPort: 53, protocol: 'UDP', name: 'dns' }] },
           { name: `${set}-9003`, image: 'agnhost' },
           { name: `${set}-9005`, image: 'agnhost' },

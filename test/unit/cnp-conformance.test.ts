@@ -9,7 +9,8 @@
 // on the rules rendered for each node on the packet's path must both give it.
 import test, { type ExecutionContext } from 'ava';
 import { storeOf, policy, type Raw } from '../support/conformance.js';
-import { CENTAURS, HOUSE_PODS, HOUSE_PORTS, NODES, houseNs, houseObjects, type House, type HousePod, type ProbePort } from '../support/npapi-conformance.js';
+import { CENTAURS, HOUSE_PODS, HOUSE_PORTS, NODES, houseNs, houseObjects, type House, type ProbePort } from '../support/npapi-conformance.js';
+import { NPAPI_CASES, type Expect } from '../support/npapi-cases.js';
 import { compile } from '../../src/policy/compile.js';
 import { evaluate } from '../../src/sim/evaluate.js';
 import { render } from '../../src/dataplane/render.js';
@@ -20,7 +21,6 @@ import type { ClusterStore } from '../../src/cluster/store.js';
 import type { Ipset } from '../../src/iptables/model.js';
 
 type Rule = Record<string, unknown>;
-type Expect = (from: HousePod, to: HousePod, p: ProbePort) => boolean;
 
 const RENDER = { family: 'ipv4' as const, serviceClusterIPRanges: ['10.96.0.0/12'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] as [number, number] };
 
@@ -68,225 +68,22 @@ function check(t: ExecutionContext, objects: Raw[], expect: Expect): void {
   t.true(allowed + denied === 8 * 7 * 6);
 }
 
-// --- building blocks, in the API's own words --------------------------------------------------
+for (const c of NPAPI_CASES) test(c.name, (t) => check(t, c.objects, c.expect));
+
+test('the cases cover both tiers, both directions, every protocol, and a kernel subset', (t) => {
+  t.true(NPAPI_CASES.length >= 30, `${NPAPI_CASES.length}`);
+  t.true(NPAPI_CASES.filter((c) => c.lab).length >= 10);
+  t.is(new Set(NPAPI_CASES.map((c) => c.name)).size, NPAPI_CASES.length, 'unique names');
+});
+
+const cnp = (name: string, tier: 'Admin' | 'Baseline', priority: number, subject: Rule, rules: { ingress?: Rule[]; egress?: Rule[] }): Raw => ({
+  apiVersion: 'policy.networking.k8s.io/v1alpha2',
+  kind: 'ClusterNetworkPolicy',
+  metadata: { name },
+  spec: { tier, priority, subject, ...rules },
+});
 const house = (h: House) => ({ namespaces: { matchLabels: { 'conformance-house': h } } });
-/** Upstream selects namespaces by the label the API server sets on every namespace. */
-const byName = (h: House) => ({ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': houseNs(h) } } });
 const everyNamespace = { namespaces: {} };
-const replica = (h: House, i: 0 | 1) => ({ pods: { namespaceSelector: { matchLabels: { 'conformance-house': h } }, podSelector: { matchLabels: { 'apps.kubernetes.io/pod-index': String(i) } } } });
-const port = (protocol: ProbePort['protocol'], n: number) => ({ [protocol.toLowerCase()]: { destinationPort: { number: n } } });
-const range = (protocol: ProbePort['protocol'], start: number, end: number) => ({ [protocol.toLowerCase()]: { destinationPort: { range: { start, end } } } });
-
-function cnp(name: string, tier: 'Admin' | 'Baseline', priority: number, subject: Rule, rules: { ingress?: Rule[]; egress?: Rule[] }): Raw {
-  return { apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec: { tier, priority, subject, ...rules } };
-}
-const is = (p: ProbePort, protocol: string, n: number) => p.protocol === protocol && p.port === n;
-const between = (from: HousePod, to: HousePod, a: House, b: House) => from.house === a && to.house === b;
-
-// --- rule order, per protocol, per direction, per tier ------------------------------------------
-// "Rules are evaluated in order; the first rule that matches the traffic decides." For each protocol
-// the policy holds, on gryffindor: Accept everything with ravenclaw, then Deny everything with
-// ravenclaw (never reached); Deny slytherin on the protocol's first port only; Accept hufflepuff on
-// that port, then Deny the rest of hufflepuff. With no NetworkPolicy, unmatched traffic is allowed —
-// in the Baseline tier too, which decides here because no NetworkPolicy isolates the pods.
-const PROTOCOLS: [ProbePort['protocol'], number][] = [
-  ['TCP', 80],
-  ['UDP', 53],
-  ['SCTP', 9003],
-];
-for (const tier of ['Admin', 'Baseline'] as const)
-  for (const direction of ['ingress', 'egress'] as const)
-    for (const [protocol, first] of PROTOCOLS) {
-      test(`${tier} ${direction} ${protocol}: the first matching rule decides, the port narrows it`, (t) => {
-        const peers = direction === 'ingress' ? 'from' : 'to';
-        const rules: Rule[] = [
-          { name: 'accept-ravenclaw', action: 'Accept', [peers]: [house('ravenclaw')] },
-          { name: 'deny-ravenclaw', action: 'Deny', [peers]: [house('ravenclaw')] },
-          { name: `deny-slytherin-${first}`, action: 'Deny', [peers]: [house('slytherin')], protocols: [port(protocol, first)] },
-          { name: `accept-hufflepuff-${first}`, action: 'Accept', [peers]: [house('hufflepuff')], protocols: [port(protocol, first)] },
-          { name: 'deny-hufflepuff', action: 'Deny', [peers]: [house('hufflepuff')] },
-        ];
-        check(t, [cnp(`${direction}-${protocol.toLowerCase()}`, tier, 3, byName('gryffindor'), { [direction]: rules })], (from, to, p) => {
-          const [subject, other] = direction === 'ingress' ? [to, from] : [from, to];
-          if (subject.house !== 'gryffindor') return true;
-          if (other.house === 'slytherin') return !is(p, protocol, first);
-          if (other.house === 'hufflepuff') return is(p, protocol, first);
-          return true;
-        });
-      });
-      if (protocol === 'TCP')
-        test(`${tier} ${direction}: rules swapped, the Deny now comes first and decides`, (t) => {
-          const peers = direction === 'ingress' ? 'from' : 'to';
-          check(
-            t,
-            [cnp('swapped', tier, 3, byName('gryffindor'), { [direction]: [{ action: 'Deny', [peers]: [house('ravenclaw')] }, { action: 'Accept', [peers]: [house('ravenclaw')] }] })],
-            (from, to) => !(direction === 'ingress' ? between(from, to, 'ravenclaw', 'gryffindor') : between(from, to, 'gryffindor', 'ravenclaw')),
-          );
-        });
-    }
-
-test('both directions in one policy: ingress rules judge what enters the subject, egress rules what leaves it', (t) =>
-  check(
-    t,
-    [cnp('gress', 'Admin', 4, house('gryffindor'), { ingress: [{ action: 'Deny', from: [house('slytherin')], protocols: [port('TCP', 8080)] }], egress: [{ action: 'Deny', to: [house('hufflepuff')], protocols: [port('UDP', 5353), port('SCTP', 9005)] }] })],
-    (from, to, p) => {
-      if (between(from, to, 'slytherin', 'gryffindor')) return !is(p, 'TCP', 8080);
-      if (between(from, to, 'gryffindor', 'hufflepuff')) return !(is(p, 'UDP', 5353) || is(p, 'SCTP', 9005));
-      return true; // hufflepuff → gryffindor is ingress, and no ingress rule names hufflepuff
-    },
-  ));
-
-// --- priority -------------------------------------------------------------------------------------
-// "Policies with lower priority values have higher precedence, and are checked before policies
-// with higher priority values." Whole tiers keep their order whatever the numbers.
-test('priority: the lower value is checked first; changing it changes who decides', (t) => {
-  const accept = (priority: number) => cnp('accept-ravenclaw', 'Admin', priority, house('gryffindor'), { ingress: [{ action: 'Accept', from: [house('ravenclaw')] }] });
-  const deny = (priority: number) => cnp('deny-ravenclaw', 'Admin', priority, house('gryffindor'), { ingress: [{ action: 'Deny', from: [house('ravenclaw'), house('slytherin')] }] });
-  const denied = (from: HousePod, to: HousePod) => to.house === 'gryffindor' && from.house === 'slytherin';
-  check(t, [accept(5), deny(6)], (f, to) => !denied(f, to));
-  check(t, [accept(5), deny(4)], (f, to) => !(denied(f, to) || between(f, to, 'ravenclaw', 'gryffindor')));
-  check(t, [accept(1000), deny(0)], (f, to) => !(denied(f, to) || between(f, to, 'ravenclaw', 'gryffindor')));
-  check(t, [accept(0), deny(1000)], (f, to) => !denied(f, to));
-});
-
-test('priority: the Admin tier decides before NetworkPolicy and Baseline whatever their numbers', (t) =>
-  check(
-    t,
-    [
-      cnp('baseline-accept', 'Baseline', 0, house('gryffindor'), { ingress: [{ action: 'Accept', from: [everyNamespace] }] }),
-      cnp('admin-deny', 'Admin', 1000, house('gryffindor'), { ingress: [{ action: 'Deny', from: [house('slytherin')] }] }),
-    ],
-    (f, to) => !between(f, to, 'slytherin', 'gryffindor'),
-  ));
-
-test('priority within the Baseline tier: the lower value decides first', (t) => {
-  const b = (name: string, priority: number, action: string) => cnp(name, 'Baseline', priority, house('hufflepuff'), { egress: [{ action, to: [house('ravenclaw')] }] });
-  check(t, [b('b-accept', 1, 'Accept'), b('b-deny', 2, 'Deny')], () => true);
-  check(t, [b('b-accept', 3, 'Accept'), b('b-deny', 2, 'Deny')], (f, to) => !between(f, to, 'hufflepuff', 'ravenclaw'));
-});
-
-// --- Pass ------------------------------------------------------------------------------------------
-// "Pass: skips all further ClusterNetworkPolicy rules in the current tier for the selected traffic,
-// and passes evaluation to the next tier" — for the Admin tier, NetworkPolicy.
-test('Admin Pass hands the traffic to NetworkPolicy; the rest of the Admin tier is skipped for it', (t) =>
-  check(
-    t,
-    [
-      cnp('pass-slytherin', 'Admin', 5, house('gryffindor'), { ingress: [{ action: 'Pass', from: [house('slytherin')] }] }),
-      cnp('deny-everyone', 'Admin', 20, house('gryffindor'), { ingress: [{ action: 'Deny', from: [everyNamespace] }] }),
-      policy(houseNs('gryffindor'), 'web-from-slytherin', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'conformance-house': 'slytherin' } } }], ports: [{ port: 'web' }] }] }),
-    ],
-    (f, to, p) => {
-      if (to.house !== 'gryffindor') return true;
-      if (f.house === 'slytherin') return is(p, 'TCP', 80); // the NetworkPolicy's named port `web`
-      return false; // everyone else, gryffindor's other replica included: the Admin Deny
-    },
-  ));
-
-test('Admin Pass with no NetworkPolicy: the Baseline tier decides, else the traffic is allowed', (t) => {
-  const pass = cnp('pass', 'Admin', 5, house('gryffindor'), { egress: [{ action: 'Pass', to: [everyNamespace] }] });
-  check(t, [pass, cnp('deny-all', 'Admin', 6, house('gryffindor'), { egress: [{ action: 'Deny', to: [everyNamespace] }] })], () => true);
-  check(t, [pass, cnp('default', 'Baseline', 5, house('gryffindor'), { egress: [{ action: 'Deny', to: [house('ravenclaw')] }] })], (f, to) => !between(f, to, 'gryffindor', 'ravenclaw'));
-});
-
-test('Baseline Pass ends the Baseline tier: the traffic is allowed', (t) =>
-  check(
-    t,
-    [
-      cnp('b-pass', 'Baseline', 1, house('gryffindor'), { ingress: [{ action: 'Pass', from: [replica('slytherin', 0)] }] }),
-      cnp('b-deny', 'Baseline', 2, house('gryffindor'), { ingress: [{ action: 'Deny', from: [house('slytherin')] }] }),
-    ],
-    (f, to) => !(between(f, to, 'slytherin', 'gryffindor') && f.replica === 1),
-  ));
-
-// --- Admin → NetworkPolicy → Baseline --------------------------------------------------------------
-// The upstream integration case, step by step: an Admin Deny, a namespace NetworkPolicy that allows
-// the same traffic, and a Baseline Deny of it.
-test('integration: Admin Deny, then Pass to the NetworkPolicy, then without it the Baseline, then a Baseline Accept', (t) => {
-  const admin = (action: string) =>
-    cnp('pass-example', 'Admin', 10, house('gryffindor'), { ingress: [{ action, from: [house('slytherin')] }], egress: [{ action, to: [house('slytherin')] }] });
-  const baseline = (action: string) =>
-    cnp('default', 'Baseline', 10, house('gryffindor'), { ingress: [{ action, from: [house('slytherin')] }], egress: [{ action, to: [house('slytherin')] }] });
-  const slytherin = { namespaceSelector: { matchLabels: { 'conformance-house': 'slytherin' } } };
-  const np = policy(houseNs('gryffindor'), 'allow-gress-slytherin', { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [slytherin] }], egress: [{ to: [slytherin] }] });
-  const withSlytherin = (f: HousePod, to: HousePod) => between(f, to, 'slytherin', 'gryffindor') || between(f, to, 'gryffindor', 'slytherin');
-  const touchesGryffindor = (f: HousePod, to: HousePod) => f.house === 'gryffindor' || to.house === 'gryffindor';
-  // The NetworkPolicy isolates gryffindor both ways and opens only slytherin; the Admin Deny closes that.
-  check(t, [admin('Deny'), np, baseline('Deny')], (f, to) => !touchesGryffindor(f, to));
-  check(t, [admin('Pass'), np, baseline('Deny')], (f, to) => !touchesGryffindor(f, to) || withSlytherin(f, to));
-  check(t, [admin('Pass'), baseline('Deny')], (f, to) => !withSlytherin(f, to));
-  check(t, [admin('Pass'), baseline('Accept')], () => true);
-});
-
-test('Baseline only where NetworkPolicy does not isolate, per direction', (t) =>
-  check(
-    t,
-    [
-      cnp('default', 'Baseline', 10, house('gryffindor'), { ingress: [{ action: 'Deny', from: [house('slytherin')] }], egress: [{ action: 'Deny', to: [house('slytherin')] }] }),
-      policy(houseNs('gryffindor'), 'egress-open', { podSelector: {}, policyTypes: ['Egress'], egress: [{}] }),
-    ],
-    (f, to) => !between(f, to, 'slytherin', 'gryffindor'), // egress to slytherin: the NetworkPolicy's (open)
-  ));
-
-test('an Admin Accept cannot be blocked by NetworkPolicy, but an egress Accept does not open the destination', (t) =>
-  check(
-    t,
-    [
-      cnp('monitoring', 'Admin', 1, house('ravenclaw'), { ingress: [{ action: 'Accept', from: [house('hufflepuff')], protocols: [port('TCP', 8080)] }], egress: [{ action: 'Accept', to: [house('gryffindor')] }] }),
-      policy(houseNs('ravenclaw'), 'deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
-      policy(houseNs('gryffindor'), 'deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] }),
-    ],
-    (f, to, p) => {
-      if (to.house === 'gryffindor') return false; // gryffindor's own NetworkPolicy decides its ingress
-      if (to.house === 'ravenclaw') return f.house === 'hufflepuff' && is(p, 'TCP', 8080);
-      return f.house !== 'ravenclaw'; // ravenclaw's egress elsewhere: its NetworkPolicy denies
-    },
-  ));
-
-// --- peers and subjects --------------------------------------------------------------------------
-test('subject pods: namespaceSelector AND podSelector (one replica of one house)', (t) =>
-  check(
-    t,
-    [cnp('guard-harry-0', 'Admin', 1, { pods: { namespaceSelector: { matchLabels: { 'conformance-house': 'gryffindor' } }, podSelector: { matchLabels: { 'statefulset.kubernetes.io/pod-name': 'harry-potter-0' } } } }, { ingress: [{ action: 'Deny', from: [everyNamespace] }] })],
-    (_f, to) => to.name !== 'harry-potter-0',
-  ));
-
-test('peer pods: namespaceSelector AND podSelector; every namespace with a pod selector', (t) => {
-  check(t, [cnp('deny-draco-1', 'Admin', 1, house('gryffindor'), { ingress: [{ action: 'Deny', from: [replica('slytherin', 1)] }] })], (f, to) => !(to.house === 'gryffindor' && f.name === 'draco-malfoy-1'));
-  check(t, [cnp('deny-replica-1', 'Admin', 1, house('gryffindor'), { egress: [{ action: 'Deny', to: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { 'apps.kubernetes.io/pod-index': '1' } } } }] }] })], (f, to) => !(f.house === 'gryffindor' && to.replica === 1));
-});
-
-// --- ports -----------------------------------------------------------------------------------------
-test('named ports: resolved on the destination pod with the protocol it declares; undeclared ports have no name', (t) => {
-  check(t, [cnp('deny-web', 'Admin', 1, house('gryffindor'), { ingress: [{ action: 'Deny', from: [everyNamespace], protocols: [{ destinationNamedPort: 'web' }] }] })], (_f, to, p) => !(to.house === 'gryffindor' && is(p, 'TCP', 80)));
-  check(t, [cnp('deny-dns', 'Admin', 1, house('gryffindor'), { egress: [{ action: 'Deny', to: [house('hufflepuff')], protocols: [{ destinationNamedPort: 'dns' }] }] })], (f, to, p) => !(between(f, to, 'gryffindor', 'hufflepuff') && is(p, 'UDP', 53)));
-  // 8080 is served but not declared: a name for it matches nothing, and a Deny of nothing denies nothing.
-  check(t, [cnp('deny-undeclared', 'Admin', 1, house('gryffindor'), { ingress: [{ action: 'Deny', from: [everyNamespace], protocols: [{ destinationNamedPort: 'http-alt' }] }] })], () => true);
-});
-
-test('port ranges: start and end included, per protocol', (t) =>
-  check(
-    t,
-    [cnp('ranges', 'Baseline', 1, house('gryffindor'), { ingress: [{ action: 'Deny', from: [everyNamespace], protocols: [range('TCP', 8000, 8080), range('UDP', 5000, 5353), range('SCTP', 9004, 9005)] }] })],
-    (_f, to, p) => !(to.house === 'gryffindor' && (is(p, 'TCP', 8080) || is(p, 'UDP', 5353) || is(p, 'SCTP', 9005))),
-  ));
-
-// --- networks ----------------------------------------------------------------------------------
-// "networks ... match pod IPs too: to keep pod traffic out of a CIDR rule, add a rule that Passes all
-// pod traffic before the Networks rule."
-test('networks: egress CIDRs match pods by address; a Pass before them keeps pod traffic out', (t) => {
-  const np = policy(houseNs('gryffindor'), 'deny-egress', { podSelector: {}, policyTypes: ['Egress'] });
-  check(
-    t,
-    [cnp('cidr', 'Admin', 1, house('gryffindor'), { egress: [{ action: 'Deny', to: [{ networks: ['10.244.2.0/24'] }] }, { action: 'Accept', to: [{ networks: [`${HOUSE_PODS.find((p) => p.name === 'draco-malfoy-0')!.ip}/32`] }] }] }), np],
-    (f, to) => f.house !== 'gryffindor' || to.name === 'draco-malfoy-0',
-  );
-  check(
-    t,
-    [cnp('cidr', 'Admin', 1, house('gryffindor'), { egress: [{ action: 'Pass', to: [house('hufflepuff')] }, { action: 'Deny', to: [{ networks: ['0.0.0.0/0'] }] }] })],
-    (f, to) => f.house !== 'gryffindor' || to.house === 'hufflepuff',
-  );
-});
 
 test('networks: addresses outside the cluster, Admin over the NetworkPolicy and Baseline under it', (t) => {
   const store = storeOf([
