@@ -1,12 +1,10 @@
 // ClusterNetworkPolicy on the conformance model of kubernetes-sigs/network-policy-api (four houses ×
 // two StatefulSet replicas over two nodes, the ports the upstream pods serve, host-network centaurs;
-// test/support/npapi-conformance.ts). The cases are written here from the v1alpha2 API documentation
-// (apis/v1alpha2/clusternetworkpolicy_types.go and the site's API overview), one per behaviour the
-// upstream suite exercises: rule order per protocol and direction in both tiers, priority, Pass,
-// the Admin → NetworkPolicy → Baseline integration, inline CIDRs, named ports, port ranges, pod
-// subjects and peers, host-network pods. Each case states the whole matrix (every ordered pair of
-// pods, every served port) as a predicate; the simulator on the Plan AND the iptables interpreter
-// on the rules rendered for each node on the packet's path must both give it.
+// test/support/npapi-conformance.ts). Every case of test/support/npapi-cases.ts (written from the
+// v1alpha2 API documentation) states the whole matrix — every ordered pair of pods, every served port,
+// SCTP included — and the simulator on the Plan AND the iptables interpreter on the rules rendered for
+// each node on the packet's path must both give it. Below them, the cases about addresses that are not
+// pods: outside the cluster, and the host-network pods' node addresses.
 import test, { type ExecutionContext } from 'ava';
 import { storeOf, policy, type Raw } from '../support/conformance.js';
 import { CENTAURS, HOUSE_PODS, HOUSE_PORTS, NODES, houseNs, houseObjects, type House, type ProbePort } from '../support/npapi-conformance.js';
