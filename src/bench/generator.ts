@@ -613,7 +613,9 @@ export function toRawObject(o: ClusterObject): Record<string, unknown> {
       };
       const template = { metadata: { labels: { ...o.labels } }, spec };
       const apiVersion = o.workloadKind === 'ReplicationController' ? 'v1' : o.workloadKind === 'Job' || o.workloadKind === 'CronJob' ? 'batch/v1' : 'apps/v1';
-      const body = o.workloadKind === 'CronJob' ? { schedule: '@hourly', jobTemplate: { spec: { template } } } : o.workloadKind === 'Job' ? { template } : { selector: { matchLabels: { ...o.labels } }, template };
+      // A ReplicationController's selector is a plain label map (v1), the apps/v1 kinds' a LabelSelector.
+      const selector = o.workloadKind === 'ReplicationController' ? { ...o.labels } : { matchLabels: { ...o.labels } };
+      const body = o.workloadKind === 'CronJob' ? { schedule: '@hourly', jobTemplate: { spec: { template } } } : o.workloadKind === 'Job' ? { template } : { selector, template };
       return { apiVersion, kind: o.workloadKind, metadata: { namespace: o.namespace, name: o.name }, spec: body };
     }
     case 'Service':

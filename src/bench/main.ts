@@ -7,6 +7,8 @@
 // `npm run bench -- --datapath [--pods 10,250,1000] [--seconds N] [--repeat N]`:
 // the per-packet cost instead, with real packets (datapath.ts).
 // `npm run bench -- --drift [--profile S|M|L]`: the drift watcher's check cost and repair time (drift.ts).
+// `npm run bench -- analysis` (or `--analysis`): podwall matrix and diff at 1,000 endpoints and 500
+// policies on 3 ports, as the CLI in fresh processes (analysis.ts).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
@@ -316,6 +318,11 @@ async function main(): Promise<number> {
   if (process.argv[2] === 'load') {
     const { loadCommand } = await import('./load.js');
     return loadCommand(process.argv.slice(3));
+  }
+  // `bench analysis ...` (or `bench --analysis ...`): matrix and diff at 1,000 endpoints; no root.
+  if (process.argv[2] === 'analysis' || process.argv.slice(2).includes('--analysis')) {
+    const { analysisCommand } = await import('./analysis.js');
+    return analysisCommand(process.argv.slice(2).filter((a, i) => !(i === 0 && a === 'analysis') && a !== '--analysis'));
   }
   // `bench drops ...`: podwall drops — the join with a large Plan, and kernel-to-record latency in a lab.
   if (process.argv[2] === 'drops') {

@@ -24,6 +24,29 @@ export function portsOption(text: string | undefined): ProbePort[] | undefined {
   }
 }
 
+/**
+ * Writes chunks to stdout, waiting while the pipe is full: a matrix of 1,000 endpoints is ~170 MB of
+ * JSON and must not sit in memory whole behind a slow reader. Stops when the reader goes away.
+ */
+async function writeChunks(chunks: Iterable<Uint8Array>): Promise<void> {
+  let gone = false;
+  const onError = () => (gone = true);
+  process.stdout.on('error', onError);
+  try {
+    for (const chunk of chunks) {
+      if (gone) return;
+      if (!process.stdout.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => (process.stdout.off('drain', done), process.stdout.off('close', done), process.stdout.off('error', done), resolve());
+          process.stdout.once('drain', done).once('close', done).once('error', done);
+        });
+      }
+    }
+  } finally {
+    process.stdout.off('error', onError);
+  }
+}
+
 /** Default bound on written cells: 1,000 endpoints over 5 ports fit; 100,000 pods do not. */
 export const DEFAULT_MAX_CELLS = 5_000_000;
 
@@ -107,7 +130,7 @@ export function register(program: Command): void {
         else writeOut(aggregateTable(agg, { color: process.stdout.isTTY === true }));
         return;
       }
-      if (format === 'json') for (const chunk of matrixJsonChunks(view)) process.stdout.write(chunk);
+      if (format === 'json') await writeChunks(matrixJsonChunks(view));
       else if (format === 'html') writeOut(matrixHtml(view));
       else writeOut(matrixTable(view.json(), { color: process.stdout.isTTY === true }));
     });

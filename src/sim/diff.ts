@@ -3,8 +3,9 @@
 // endpoints that appear or disappear. Pure: two plans in, a ReachabilityDiff out.
 import type { Plan, PlanPod } from '../policy/plan.js';
 import type { ProbePort } from '../policy/ports.js';
-import { Reachability } from './reachability.js';
-import { explain, resolveEndpoint } from './explain.js';
+import { CELL_ALLOWED, CELL_DENIED, Reachability } from './reachability.js';
+import { explainFlow, type Endpoint } from './explain.js';
+import { evaluateFlow, flowBetween } from './evaluate.js';
 import type { MatrixOptions } from './matrix.js';
 
 export type Cell = boolean | null;
@@ -55,15 +56,19 @@ export function diffPlans(before: Plan, after: Plan, ports: readonly ProbePort[]
   const rows = opts.from ? common.filter(([, j]) => opts.from!(after.pods[j]!)) : common;
   const cols = opts.to ? common.filter(([, j]) => opts.to!(after.pods[j]!)) : common;
   const changes: AccessChange[] = [];
+  const colsA = cols.map(([ta]) => ta);
+  const colsB = cols.map(([, tb]) => tb);
+  const x = new Uint8Array(cols.length);
+  const y = new Uint8Array(cols.length);
   for (const [pi, port] of ports.entries()) {
     for (const [fa, fb, fp] of rows) {
-      for (const [ta, tb, tp] of cols) {
-        if (fa === ta) continue;
-        const x = a.allowedAt(fa, ta, pi);
-        const y = b.allowedAt(fb, tb, pi);
-        if (x === y) continue;
+      a.rowAt(fa, colsA, pi, x);
+      b.rowAt(fb, colsB, pi, y);
+      for (let k = 0; k < cols.length; k++) {
+        if (x[k] === y[k]) continue;
+        const [ta, tb, tp] = cols[k]!;
         const why = { before: reason(a, fa, ta, pi), after: reason(b, fb, tb, pi) };
-        changes.push({ from: fp.key, to: tp.key, port: port.port, protocol: port.protocol, before: x, after: y, why });
+        changes.push({ from: fp.key, to: tp.key, port: port.port, protocol: port.protocol, before: cellOf(x[k]!), after: cellOf(y[k]!), why });
       }
     }
   }
@@ -71,17 +76,24 @@ export function diffPlans(before: Plan, after: Plan, ports: readonly ProbePort[]
   return { changes, endpoints: { added: added.sort(), removed: removed.sort() } };
 }
 
+/** An endpoint of the plan as explain names it (what resolveEndpoint gives for its key). */
+const endpointOf = (p: PlanPod): Endpoint => (p.ips[0] !== undefined ? { pod: p.key, label: p.key, ip: p.ips[0] } : { pod: p.key, label: p.key });
+
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const cellOf = (code: number): Cell => (code === CELL_ALLOWED ? true : code === CELL_DENIED ? false : null);
 
 /** The verdict's summary; for a denial, with the nearest miss of each denying side (why it is denied). */
 function reason(r: Reachability, i: number, j: number, pi: number): string {
   const from = r.endpoints[i]!;
   const to = r.endpoints[j]!;
-  const v = r.verdict(from, to, pi);
-  if (!v) return 'DENIED: the two share no address family';
-  if (v.allowed !== false) return v.summary;
   const port = r.ports[pi]!;
-  const x = explain(r.plan, resolveEndpoint(r.plan, from.key, 'from'), resolveEndpoint(r.plan, to.key, 'to'), port.protocol, port.port);
+  const flow = flowBetween(r.plan, from, to, port.protocol, port.port);
+  if (!flow) return 'DENIED: the two share no address family';
+  const v = evaluateFlow(r.plan, flow);
+  if (v.allowed !== false) return v.summary;
+  // The same flow explain would choose for the two endpoints by name.
+  const x = explainFlow(r.plan, flow, endpointOf(from), endpointOf(to));
   const misses = [x.egress, x.ingress].filter((s) => s.verdict.outcome === 'denied' && s.nearest).map((s) => `nearest miss (${s.verdict.direction}): ${s.nearest!.text}`);
   return misses.length > 0 ? `${v.summary}; ${misses.join('; ')}` : v.summary;
 }

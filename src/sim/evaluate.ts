@@ -369,6 +369,15 @@ function networkPolicySide(plan: Plan, ix: Index, direction: Direction, flow: Fl
   return { ...base, outcome: 'denied', decidedIn: 'NetworkPolicy' };
 }
 
+/**
+ * One side of decideFlow on its own (the matrix decides each side once per pair of classes). The
+ * caller handles what decideFlow decides across both sides: self, a shared IP, a source on the
+ * destination's node; then combineSides gives the cell.
+ */
+export function decideSide(plan: Plan, direction: Direction, flow: Flow): SideVerdict {
+  return side(plan, indexOf(plan), direction, flow);
+}
+
 /** A verdict without its summary text (what the matrix needs, millions of times). */
 export type Decision = Omit<Verdict, 'summary'>;
 
@@ -398,7 +407,7 @@ export function decideFlow(plan: Plan, flow: Flow): Decision {
     delete ingress.clusterRule;
     delete ingress.decidedIn;
   }
-  return { allowed: combine(egress, ingress), egress, ingress };
+  return { allowed: combineSides(egress, ingress), egress, ingress };
 }
 
 /** decideFlow with the one-line summary. */
@@ -440,7 +449,7 @@ export function auditText(a: AuditVerdict): string {
 }
 
 /** Both sides must let it through: any denial denies; otherwise an open side leaves it open. */
-function combine(e: SideVerdict, i: SideVerdict): boolean | null {
+export function combineSides(e: Pick<SideVerdict, 'outcome'>, i: Pick<SideVerdict, 'outcome'>): boolean | null {
   if (e.outcome === 'denied' || i.outcome === 'denied') return false;
   if (e.outcome === 'depends' || i.outcome === 'depends') return null;
   return true;

@@ -19,6 +19,14 @@ export interface Endpoint {
 
 export class EndpointError extends Error {}
 
+/** Lookups by key and id (a Plan is immutable once compiled; diff explains thousands of cells). */
+const lookups = new WeakMap<Plan, { pods: Map<string, PlanPod>; policies: Map<string, Plan['policies'][number]>; clusterPolicies: Map<string, NonNullable<Plan['clusterPolicies']>[number]> }>();
+function lookup(plan: Plan) {
+  let l = lookups.get(plan);
+  if (!l) lookups.set(plan, (l = { pods: new Map(plan.pods.map((p) => [p.key, p])), policies: new Map(plan.policies.map((p) => [p.id, p])), clusterPolicies: new Map((plan.clusterPolicies ?? []).map((c) => [c.id, c])) }));
+  return l;
+}
+
 const ENDPOINT_NAME = /^[^/\s[\]]+\/[^/\s[\]]+(\[[A-Za-z]+\])?$/;
 
 /**
@@ -32,7 +40,7 @@ export function resolveEndpoint(plan: Plan, text: string, role: 'from' | 'to', d
   }
   const key = defaultNamespace !== undefined && !text.includes('/') ? `${defaultNamespace}/${text}` : text;
   if (!ENDPOINT_NAME.test(key)) throw new EndpointError(`--${role} ${JSON.stringify(text)}: expected namespace/name, namespace/name[Kind] or an IP address`);
-  const pod = plan.pods.find((p) => p.key === key);
+  const pod = lookup(plan).pods.get(key);
   if (!pod) {
     const similar = plan.pods.filter((p) => p.key.startsWith(`${key}[`) || `${p.namespace}/${p.name}` === key).map((p) => p.key);
     const hint = similar.length > 0 ? `; did you mean ${similar.join(' or ')}?` : ' (hostNetwork pods, finished pods and Pending pods without an IP take no part in policy)';
@@ -90,8 +98,8 @@ export interface Explanation {
 
 /** The flow between two resolved endpoints, in one address family. */
 function flowOf(plan: Plan, from: Endpoint, to: Endpoint, protocol: Protocol, port: number): Flow {
-  const fp = from.pod ? plan.pods.find((p) => p.key === from.pod) : undefined;
-  const tp = to.pod ? plan.pods.find((p) => p.key === to.pod) : undefined;
+  const fp = from.pod ? lookup(plan).pods.get(from.pod) : undefined;
+  const tp = to.pod ? lookup(plan).pods.get(to.pod) : undefined;
   // An endpoint given by name may use any of its addresses; one given as an IP is taken as given.
   const named = (e: Endpoint, p: PlanPod | undefined) => p !== undefined && e.label === p.key;
   if (named(from, fp) && named(to, tp)) {
@@ -146,7 +154,7 @@ function tierReports(plan: Plan, tier: 'Admin' | 'Baseline', ids: readonly strin
   const out: TierRuleReport[] = [];
   const word = v.direction === 'ingress' ? 'from' : 'to';
   for (const id of ids) {
-    const cp = plan.clusterPolicies.find((c) => c.id === id);
+    const cp = lookup(plan).clusterPolicies.get(id);
     if (!cp) continue;
     for (const rule of cp[v.direction]) {
       const o = rule.origin;
@@ -173,7 +181,7 @@ function sideReport(plan: Plan, v: SideVerdict, flow: Flow, from: Endpoint, to: 
   const other = v.direction === 'egress' ? to : from;
   const otherEnd = v.direction === 'egress' ? flow.to : flow.from;
   const head = `${v.direction} of ${self.label}`;
-  const pod = v.pod !== undefined ? plan.pods.find((p) => p.key === v.pod) : undefined;
+  const pod = v.pod !== undefined ? lookup(plan).pods.get(v.pod) : undefined;
   const tiers: TierRuleReport[] = [];
   if (pod?.tiers && !['self', 'not-local', 'not-a-pod', 'same-ip'].includes(v.outcome)) {
     tiers.push(...tierReports(plan, 'Admin', pod.tiers.admin[v.direction], v, flow, otherEnd, other));
@@ -218,7 +226,7 @@ function sideReport(plan: Plan, v: SideVerdict, flow: Flow, from: Endpoint, to: 
   }
   const rules: RuleReport[] = [];
   for (const id of v.policies) {
-    const pol = plan.policies.find((p) => p.id === id)!;
+    const pol = lookup(plan).policies.get(id)!;
     const list = pol[v.direction];
     if (list.length === 0) {
       rules.push({ policy: id, ruleIndex: -1, matched: false, misses: 3, text: `${id} has no ${v.direction} rules: it only isolates` });
@@ -294,7 +302,7 @@ function peerMiss(plan: Plan, peer: PlanPeer, flow: Flow, otherEnd: FlowEnd, oth
     return `${otherEnd.ip} is in the except ${ex} of ${peer.block.cidr}`;
   }
   if (!other.pod) return `${other.label} is not a pod, and ${peer.describe} matches pods only`;
-  const pod: PlanPod | undefined = plan.pods.find((p) => p.key === other.pod);
+  const pod: PlanPod | undefined = other.pod !== undefined ? lookup(plan).pods.get(other.pod) : undefined;
   const ns = pod?.namespace ?? other.pod.split('/')[0]!;
   if (peer.namespaceSelector) {
     const why = whySelectorMisses(peer.namespaceSelector, plan.namespaceLabels[ns] ?? {});

@@ -1,6 +1,7 @@
-// The matrix decides each pair of endpoint classes once: it must equal deciding every pair on its
-// own — with IP-less endpoints, dual-stack pods, shared IPs, pods on node addresses, ipBlocks, named
-// ports and ClusterNetworkPolicy tiers — and counting by namespace must equal counting the cells.
+// The matrix decides each side of a cell once per pair of classes: it must equal deciding every pair
+// on its own, cell by cell and a row at once — with IP-less endpoints, dual-stack pods, shared IPs,
+// pods on node addresses, ipBlocks, named ports and ClusterNetworkPolicy tiers — and counting by
+// namespace must equal counting the cells.
 import test from 'ava';
 import fc from 'fast-check';
 import { ClusterStore } from '../../src/cluster/store.js';
@@ -10,6 +11,7 @@ import { compile } from '../../src/policy/compile.js';
 import { matrixView, verdictBetween } from '../../src/sim/matrix.js';
 import { aggregateByNamespace } from '../../src/sim/aggregate.js';
 import type { ProbePort } from '../../src/policy/ports.js';
+import { CELL_ALLOWED, CELL_DENIED, CELL_DEPENDS } from '../../src/sim/reachability.js';
 
 const NS = ['x', 'y', 'z'];
 const PORTS: ProbePort[] = [
@@ -65,10 +67,16 @@ test('cells decided per class pair == every pair decided on its own; namespace c
       const plan = compile(store(list, nps, cnps), { ipless: true, ...(net ? { podNetwork: net } : {}) });
       const view = matrixView(plan, PORTS);
       const agg = aggregateByNamespace(view);
+      const all = plan.pods.map((_, i) => i);
+      const row = new Uint8Array(all.length);
       for (const [pi, port] of PORTS.entries()) {
         const counts = new Map<string, { allowed: number; denied: number; unknown: number }>();
         for (const [i, a] of plan.pods.entries()) {
+          // A whole row at once (what the JSON writer and diff use) agrees with the cells.
+          view.reach.rowAt(i, all, pi, row);
           for (const [j, b] of plan.pods.entries()) {
+            const code = row[j] === CELL_ALLOWED ? true : row[j] === CELL_DENIED ? false : row[j] === CELL_DEPENDS ? null : 'bad';
+            if (code !== view.cell(i, j, pi)) return false;
             const direct = i === j ? undefined : verdictBetween(plan, a, b, port);
             // (`?? false` would turn an open null into false: no common family is the only false here.)
             const v = i === j ? true : direct === undefined ? false : direct.allowed;
