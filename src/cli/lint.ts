@@ -13,6 +13,7 @@ interface LintFlags {
   file?: string[];
   output: string;
   verbose?: boolean;
+  namespace?: string;
   serviceClusterIpRange?: string[];
   serviceExternalIpRange?: string[];
   loadbalancerIpRange?: string[];
@@ -45,6 +46,7 @@ export function register(program: Command): void {
     .option('-f, --file <path>', 'manifest file or folder (repeatable)', collect)
     .option('-o, --output <format>', 'text | json', 'text')
     .option('-v, --verbose', 'report what was read and skipped')
+    .option('-n, --namespace <ns>', 'as kubectl: objects without a namespace go to NS (default: default)')
     .option('--service-cluster-ip-range <cidr>', 'the agent\'s service cluster IP range (repeatable): warn about cluster IPs outside it', collect)
     .option('--service-external-ip-range <cidr>', 'the agent\'s service external IP range (repeatable): warn about external IPs outside it (none given: every one)', collect)
     .option('--loadbalancer-ip-range <cidr>', 'the agent\'s load balancer IP range (repeatable): warn about load-balancer IPs outside it (none given: every one)', collect)
@@ -52,7 +54,8 @@ export function register(program: Command): void {
     .action(async (opts: LintFlags) => {
       const format = outputFormat(opts.output, ['text', 'json']);
       // lint prints every finding itself, once (on stdout): loadInput stays quiet.
-      const r = await loadInput({ ...(opts.file ? { file: opts.file } : {}), ...(opts.verbose ? { verbose: true } : {}) }, { allowErrors: true, quiet: true });
+      const namespace = namespaceOption(opts.namespace);
+      const r = await loadInput({ ...(opts.file ? { file: opts.file } : {}), ...(opts.verbose ? { verbose: true } : {}), ...(namespace !== undefined ? { namespace } : {}) }, { allowErrors: true, quiet: true });
       if (nothingRead(r) && !hasErrors(r.findings)) throw new UserError(nothingToAnalyse(r, 'nothing to lint'));
       const findings = [...r.findings, ...lint(r.store), ...lintServices(r.store, serviceRanges(opts), { clusterIPRangeGiven: opts.serviceClusterIpRange !== undefined, nodePortRangeGiven: opts.serviceNodePortRange !== undefined })];
       if (format === 'json') writeOut(JSON.stringify({ findings }, null, 2));
