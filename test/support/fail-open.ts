@@ -25,7 +25,9 @@
 // allowed pairs for a while (their allowed probes are then not judged). `{ exposure: true }` marks
 // tampering with the kernel's rules, which opens what it damages until podwall repairs it: the fault
 // calls `h.markTampered()` right before the damage and `h.markRepaired()` once the repair is seen;
-// denied probes in flight in between may get through (reported as exposure), none other. Inside a fault, use
+// denied probes in flight in between may get through (reported as exposure), none other.
+// `{ probes: { denied, allowed } }` adds probes to any address (a node's, say) for that window only.
+// Inside a fault, use
 // `h.write(file, objects | text)` / `h.writeSlowly` / `h.remove(file)` on the manifests directory,
 // `h.sh(node, cmd)` in a node's namespace, `h.restartAgent(node, wrap?)`, `h.applied()` (every
 // agent applied the directory's current contents), `h.waitStatus(what, pred)`, `h.status(node)` (its
@@ -61,6 +63,14 @@ export const DENIED: Pair[] = [
   { from: 'y/c', to: 'x/b' },
   { from: 'y/c', to: 'y/a' },
 ];
+/** A probe a single window adds to the pairs above: from a pod (`ns/name`) to any address and port. */
+export interface ExtraProbe {
+  from: string;
+  toIp: string;
+  port: number;
+  /** How it is reported, e.g. `y/c → node-2 172.18.0.3:8080`. */
+  name: string;
+}
 export const ALLOWED: Pair[] = [
   { from: 'z/a', to: 'x/a' },
   { from: 'y/c', to: 'z/a' },
@@ -92,6 +102,8 @@ export interface Window {
    * started before the other) may get through — counted as exposure and reported; no other.
    */
   exposure?: { tamperedAt?: number; repairedAt?: number };
+  /** Probes this window adds to DENIED and ALLOWED (counted with them). */
+  extra: { denied: ExtraProbe[]; allowed: ExtraProbe[] };
 }
 
 interface AgentProcess {
@@ -158,8 +170,8 @@ export class FailOpenHarness {
     return h;
   }
 
-  private newWindow(name: string, allowedDenied = false, exposure = false): Window {
-    return { name, denied: 0, deniedOpen: [], deniedOpenAt: [], allowed: 0, allowedOk: 0, allowedDenied, ms: 0, ...(exposure ? { exposure: {} } : {}) };
+  private newWindow(name: string, allowedDenied = false, exposure = false, extra: Window['extra'] = { denied: [], allowed: [] }): Window {
+    return { name, denied: 0, deniedOpen: [], deniedOpenAt: [], allowed: 0, allowedOk: 0, allowedDenied, ms: 0, ...(exposure ? { exposure: {} } : {}), extra };
   }
 
   /** In an `exposure` window: the damage is done now (call right before the tampering command). */
@@ -328,19 +340,20 @@ export class FailOpenHarness {
     let next = performance.now();
     while (this.probing) {
       const w = this.current;
-      for (const p of DENIED) {
+      const pairTo = (p: Pair): ExtraProbe => ({ from: p.from, toIp: podIP(p.to.split('/')[0]!, p.to.split('/')[1]!), port, name: `${p.from} → ${p.to}` });
+      for (const p of [...DENIED.map(pairTo), ...w.extra.denied]) {
         const startedAt = performance.now();
-        const run = this.pool.probe({ fromNs: this.podNs(p.from), toIp: podIP(p.to.split('/')[0]!, p.to.split('/')[1]!), port, protocol: 'TCP' }).then((r) => {
+        const run = this.pool.probe({ fromNs: this.podNs(p.from), toIp: p.toIp, port: p.port, protocol: 'TCP' }).then((r) => {
           w.denied++;
           if (r.ok) {
-            w.deniedOpen.push(`${p.from} → ${p.to} at ${new Date().toISOString()}`);
+            w.deniedOpen.push(`${p.name} at ${new Date().toISOString()}`);
             w.deniedOpenAt.push({ start: startedAt, end: performance.now() });
           }
         });
         this.track(run);
       }
-      for (const p of ALLOWED) {
-        const run = this.pool.probe({ fromNs: this.podNs(p.from), toIp: podIP(p.to.split('/')[0]!, p.to.split('/')[1]!), port, protocol: 'TCP' }).then((r) => {
+      for (const p of [...ALLOWED.map(pairTo), ...w.extra.allowed]) {
+        const run = this.pool.probe({ fromNs: this.podNs(p.from), toIp: p.toIp, port: p.port, protocol: 'TCP' }).then((r) => {
           w.allowed++;
           if (r.ok) w.allowedOk++;
         });
@@ -363,15 +376,15 @@ export class FailOpenHarness {
   async probesRan(n: number): Promise<void> {
     const w = this.current;
     const start = w.denied;
-    await until(`${n} probe rounds in window ${JSON.stringify(w.name)}`, () => w.denied >= start + n * DENIED.length, 30_000);
+    await until(`${n} probe rounds in window ${JSON.stringify(w.name)}`, () => w.denied >= start + n * (DENIED.length + w.extra.denied.length), 30_000);
   }
 
   /**
    * Runs one fault in its own counting window: `fn` does the damage and waits for whatever should
    * follow (repair, rejection, reload); then the window keeps probing for a few more rounds.
    */
-  async fault(name: string, fn: () => Promise<void>, o: { allowedDenied?: boolean; exposure?: boolean } = {}): Promise<Window> {
-    const w = this.newWindow(name, o.allowedDenied ?? false, o.exposure ?? false);
+  async fault(name: string, fn: () => Promise<void>, o: { allowedDenied?: boolean; exposure?: boolean; probes?: Partial<Window['extra']> } = {}): Promise<Window> {
+    const w = this.newWindow(name, o.allowedDenied ?? false, o.exposure ?? false, { denied: o.probes?.denied ?? [], allowed: o.probes?.allowed ?? [] });
     const started = performance.now();
     this.current = w;
     this.windows.push(w);
