@@ -1,5 +1,5 @@
 // Watches podwall's own chains, jumps and sets for changes made by anyone else, so drift is repaired
-// in well under a second instead of at the next full resync (drift.ts says what counts):
+// within a second instead of at the next full resync (drift.ts says what counts):
 //   - nft backend: an `nft monitor` child process reports every ruleset transaction with the pid that
 //     made it; one by a process podwall did not start, touching a hook chain or an owned chain, is
 //     drift at once. The monitor is restarted with backoff if it dies (and a full check made, since
