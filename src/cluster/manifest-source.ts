@@ -3,7 +3,9 @@
 //
 // - Each file is read once its content has been unchanged for the settle time (a writer may be
 //   mid-file before: empty for a moment, or cut after `- from:`); until then its previous reading
-//   holds. Files whose size, times and inode did not change are not read again.
+//   holds. A file that disappears counts as deleted once it has been gone for the settle time (a
+//   tree restored file by file lists them one by one). Files whose size, times and inode did not
+//   change are not read again.
 // - Definitions are decided by accept.ts: an invalid object is rejected whole and its last accepted
 //   version stays in force; a duplicate never overrides what is in force.
 // - A directory that is gone or cannot be read, a file that cannot be read, and a file that is
@@ -138,6 +140,8 @@ export class ManifestSource {
   private readonly cache = new Map<string, CachedFile>();
   /** When a file's current signature was first seen (for clocks that disagree with the file's times). */
   private readonly firstSeen = new Map<string, { sig: string; at: number }>();
+  /** Files read before that are missing from the listing, and since when (a deletion settles too). */
+  private readonly missingSince = new Map<string, number>();
   /** One watcher per folder, with the inode it watches (a folder replaced by rename needs a new one). */
   private readonly watchers = new Map<string, { w: FSWatcher; ino: number }>();
   /** The parent folder, for DIR itself being replaced (a symlink swapped by rename, a folder renamed over it). */
@@ -392,8 +396,26 @@ export class ManifestSource {
       reads.push(read);
       used.push({ file, hash });
     }
+    // A file gone from the listing is a deletion only once it has been gone for the settle time:
+    // a tree restored or rewritten file by file (not by one rename) lists its files one by one,
+    // and reading it in between would delete the policies of the files not written yet.
     const listed = new Set(listing.files);
-    for (const f of [...this.cache.keys()]) if (!listed.has(f)) this.cache.delete(f);
+    for (const f of listed) this.missingSince.delete(f);
+    for (const [f, cached] of [...this.cache]) {
+      if (listed.has(f)) continue;
+      const since = this.missingSince.get(f) ?? now;
+      this.missingSince.set(f, since);
+      const goneFor = now - since;
+      if (goneFor < this.settleMs) {
+        settling.push(f);
+        nextSettle = Math.min(nextSettle, this.settleMs - goneFor);
+        reads.push(cached.read);
+        used.push({ file: f, hash: cached.hash });
+        continue;
+      }
+      this.cache.delete(f);
+      this.missingSince.delete(f);
+    }
     this.lastSignatures = sigs.join('\n');
     if (nextSettle !== Infinity) this.schedule(Math.max(10, Math.ceil(nextSettle) + 5));
     else if (settling.length > 0) this.schedule(this.pollMs);

@@ -72,6 +72,37 @@ test('a file is read once its content has been unchanged for the settle time', a
   t.deepEqual(src.state.settling, []);
 });
 
+test('a deletion settles too: a file gone for less than the settle time keeps its policies (a tree restored file by file never opens)', async (t) => {
+  const dir = newDir();
+  writeFileSync(join(dir, 'a.yaml'), np('allow', '{podSelector: {}, ingress: [{}]}'));
+  writeFileSync(join(dir, 'b.yaml'), np('deny'));
+  const store = new ClusterStore();
+  const src = source(t, dir, store, { settleMs: 400, pollMs: 60_000 });
+  await src.start();
+  await until(() => store.policies.has('x/deny') && store.policies.has('x/allow'));
+
+  // The directory goes away and comes back one file at a time (cp -r, a restore, an untar).
+  rmSync(dir, { recursive: true });
+  t.false((await src.load()).state.available);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'a.yaml'), np('allow', '{podSelector: {}, ingress: [{}]}'));
+  const partial = await src.load();
+  t.true(partial.state.available, 'the directory is back');
+  t.true(partial.state.settling.includes(join(dir, 'b.yaml')), 'the missing file is reported as settling');
+  t.false(partial.complete);
+  t.true(store.policies.has('x/deny'), 'a file missing for less than the settle time keeps its policies');
+  writeFileSync(join(dir, 'b.yaml'), np('deny'));
+  await until(async () => src.digest === (await digestDir(dir)) && src.state.settling.length === 0);
+  t.true(store.policies.has('x/deny') && store.policies.has('x/allow'), 'both files read again');
+
+  // A real deletion: in force until the file has been gone for the settle time, then deleted.
+  unlinkSync(join(dir, 'b.yaml'));
+  await src.load();
+  t.true(store.policies.has('x/deny'), 'a deleted file counts once gone for the settle time');
+  await until(() => !store.policies.has('x/deny'));
+  t.true(store.policies.has('x/allow'));
+});
+
 test('an empty file, a gone directory, a FIFO: source unavailable, the store untouched, then back', async (t) => {
   const dir = newDir();
   writeFileSync(join(dir, 'a.yaml'), np('deny'));
