@@ -14,7 +14,7 @@ const beforePlan = decode(data.beforePlan);
 /** Rendering more cells than this at once makes the page sluggish: collapse or filter first. */
 const MAX_CELLS = 60_000;
 
-type State = 'y' | 'n' | 'u' | 'ns' | 'self' | 'added' | 'removed' | 'absent' | 'some';
+type State = 'y' | 'n' | 'u' | 'ns' | 'self' | 'added' | 'removed' | 'both' | 'absent' | 'some';
 
 interface Group {
   ns: string;
@@ -67,7 +67,7 @@ function cellState(r: number, c: number): State {
   return a === 'u' ? 'u' : 'n';
 }
 
-const MARK: Record<State, string> = { y: '✓', n: '✗', u: '?', ns: '○', self: '·', added: '+', removed: '−', absent: '', some: '~' };
+const MARK: Record<State, string> = { y: '✓', n: '✗', u: '?', ns: '○', self: '·', added: '+', removed: '−', both: '±', absent: '', some: '~' };
 const WORD: Record<State, string> = {
   y: 'allowed',
   n: 'denied',
@@ -76,24 +76,28 @@ const WORD: Record<State, string> = {
   self: 'an endpoint reaches itself',
   added: 'access added',
   removed: 'access removed',
+  both: 'access added and access removed',
   absent: 'endpoint only on one side',
   some: 'some allowed, some denied',
 };
 
 function counts(rg: Group, cg: Group): Record<State, number> {
-  const n: Record<State, number> = { y: 0, n: 0, u: 0, ns: 0, self: 0, added: 0, removed: 0, absent: 0, some: 0 };
+  const n: Record<State, number> = { y: 0, n: 0, u: 0, ns: 0, self: 0, added: 0, removed: 0, both: 0, absent: 0, some: 0 };
   for (const r of rg.members) for (const c of cg.members) n[cellState(r, c)]++;
   return n;
 }
 
 function groupState(n: Record<State, number>): State {
+  // A group never hides a change behind another: added and removed together are both.
+  if (n.added > 0 && n.removed > 0) return 'both';
   if (n.added > 0) return 'added';
   if (n.removed > 0) return 'removed';
   if (n.u > 0) return 'u';
-  const allowed = n.y + n.ns + n.self;
-  if (n.n === 0 && allowed > 0) return n.y + n.self > 0 ? 'y' : 'ns';
-  if (allowed === 0 && n.n > 0) return 'n';
-  if (n.n === 0 && allowed === 0) return 'absent';
+  // An endpoint reaching itself is no access worth a colour: a group where nothing else is allowed is denied.
+  const allowed = n.y + n.ns;
+  if (allowed === 0 && n.n === 0) return n.self > 0 ? 'self' : 'absent';
+  if (n.n === 0) return n.y > 0 ? 'y' : 'ns';
+  if (allowed === 0) return 'n';
   return 'some';
 }
 
@@ -178,9 +182,10 @@ function auditMark(r: number, c: number): string {
 }
 
 function summaryOf(n: Record<State, number>): string {
+  const unchanged = (k: State) => data.mode === 'diff' && ['y', 'n', 'u', 'ns', 'self'].includes(k);
   return (Object.keys(n) as State[])
     .filter((k) => n[k] > 0)
-    .map((k) => `${n[k]} ${WORD[k]}`)
+    .map((k) => `${n[k]} ${unchanged(k) ? `unchanged (${WORD[k]})` : WORD[k]}`)
     .join(', ');
 }
 
@@ -210,10 +215,43 @@ function showPanel(parts: [string, string][], head: string, cls: string): void {
 }
 
 function onCell(td: HTMLElement): void {
-  const port = data.ports[ui.port]!;
   if (td.dataset.r !== undefined) {
-    const r = Number(td.dataset.r);
-    const c = Number(td.dataset.c);
+    showPair(Number(td.dataset.r), Number(td.dataset.c));
+    return;
+  }
+  const port = data.ports[ui.port]!;
+  const rm = td.dataset.rm!.split(',').map(Number);
+  const cm = td.dataset.cm!.split(',').map(Number);
+  const n = counts({ ns: td.dataset.rg!, members: rm }, { ns: td.dataset.cg!, members: cm });
+  showPanel([['pairs', summaryOf(n)]], `${td.dataset.rg} → ${td.dataset.cg}  ${port}`, groupState(n));
+  // The pairs a reviewer looks for — who gets in (or, in a diff, what changed) — listed, each
+  // explained on a click; denied pairs are only counted.
+  const wanted: State[] = data.mode === 'diff' ? ['added', 'removed'] : ['y', 'u', 'ns'];
+  const pairs: [number, number, State][] = [];
+  for (const r of rm) for (const c of cm) {
+    const s = cellState(r, c);
+    if (wanted.includes(s)) pairs.push([r, c, s]);
+  }
+  const panel = document.getElementById('panel')!;
+  if (pairs.length === 0) {
+    panel.append(el('p', {}, data.mode === 'diff' ? 'No access changes between these namespaces on this port.' : 'No pair is allowed or depends on an IP between these namespaces on this port.'));
+    return;
+  }
+  const LIST = 500;
+  panel.append(el('h3', {}, `${data.mode === 'diff' ? 'changed' : 'allowed or depending on the IP'}: ${pairs.length} pair(s)${pairs.length > LIST ? `, the first ${LIST}` : ''} — click one to explain it`));
+  const list = el('ul', { class: 'pairs' });
+  for (const [r, c, s] of pairs.slice(0, LIST)) {
+    const li = el('li');
+    li.append(el('i', { class: s }, MARK[s]), el('a', { href: '#', 'data-r': String(r), 'data-c': String(c) }, `${keyOf(data.rows[r]!)} → ${keyOf(data.cols[c]!)}`));
+    list.append(li);
+  }
+  panel.append(list);
+}
+
+/** The whole explanation of one pair (positions in rows and cols), in the panel. */
+function showPair(r: number, c: number): void {
+  const port = data.ports[ui.port]!;
+  {
     const from = keyOf(data.rows[r]!);
     const to = keyOf(data.cols[c]!);
     const s = cellState(r, c);
@@ -227,12 +265,7 @@ function onCell(td: HTMLElement): void {
       if (from !== to) parts.push([`and back: ${to} → ${from}`, explainText(plan, to, from)]);
     }
     showPanel(parts, `${from} → ${to}  ${port}: ${WORD[s]}`, s);
-    return;
   }
-  const rm = td.dataset.rm!.split(',').map(Number);
-  const cm = td.dataset.cm!.split(',').map(Number);
-  const n = counts({ ns: td.dataset.rg!, members: rm }, { ns: td.dataset.cg!, members: cm });
-  showPanel([['pairs', `${summaryOf(n)}\n\nExpand ${td.dataset.rg} and ${td.dataset.cg} (click their names) to see and explain each pair.`]], `${td.dataset.rg} → ${td.dataset.cg}  ${port}`, groupState(n));
 }
 
 function controls(): void {
@@ -286,6 +319,12 @@ function controls(): void {
     }
     const td = t.closest<HTMLElement>('td.c');
     if (td) onCell(td);
+  });
+  document.getElementById('panel')!.addEventListener('click', (ev) => {
+    const a = (ev.target as HTMLElement).closest<HTMLElement>('a[data-r]');
+    if (!a) return;
+    ev.preventDefault();
+    showPair(Number(a.dataset.r), Number(a.dataset.c));
   });
 }
 

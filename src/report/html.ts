@@ -44,6 +44,7 @@ function fromView(view: MatrixView, title: string): ReportData {
   const cells: string[] = [];
   const audit: string[] = [];
   let allowed = 0;
+  let depends = 0;
   for (const [pi] of view.ports.entries()) {
     let s = '';
     let a = '';
@@ -51,6 +52,7 @@ function fromView(view: MatrixView, title: string): ReportData {
       for (const j of cols) {
         const v = view.cell(i, j, pi);
         if (v === true) allowed++;
+        else if (v === null) depends++;
         s += cellChar(v);
         if (view.enforced) {
           const change = view.auditChange(i, j, pi);
@@ -64,7 +66,7 @@ function fromView(view: MatrixView, title: string): ReportData {
   const data: ReportData = {
     title,
     mode: 'matrix',
-    summary: `${rows.length} × ${cols.length} endpoints, ${view.ports.length} port(s): ${allowed} of ${rows.length * cols.length * view.ports.length} cells allowed`,
+    summary: matrixSummary(rows.length, cols.length, view.ports.length, allowed, depends),
     ports: view.ports.map(portText),
     endpoints: eps,
     rows,
@@ -78,6 +80,13 @@ function fromView(view: MatrixView, title: string): ReportData {
     data.audited = audited;
   }
   return data;
+}
+
+/** `1,000 × 1,000 endpoints, 3 ports: 3,000,000 pairs — 48,120 allowed, 19,007 depend on the pod's IP, 2,932,873 denied` */
+export function matrixSummary(rows: number, cols: number, ports: number, allowed: number, depends: number): string {
+  const f = (n: number) => n.toLocaleString('en-US');
+  const total = rows * cols * ports;
+  return `${f(rows)} × ${f(cols)} endpoints, ${ports} port${ports === 1 ? '' : 's'}: ${f(total)} pairs — ${f(allowed)} allowed${depends > 0 ? `, ${f(depends)} depend on the pod's IP` : ''}, ${f(total - allowed - depends)} denied`;
 }
 
 function fromMeasured(m: MatrixJson, title: string): ReportData {
@@ -176,7 +185,11 @@ td.c:hover{outline:2px solid #124;outline-offset:-2px}
 .added,i.added{background:#0a8f3c;box-shadow:inset 0 0 0 2px #b7f5c9;font-weight:700}
 .removed,i.removed{background:#b3141d;box-shadow:inset 0 0 0 2px #ffc2c5;font-weight:700}
 .absent{background:#e8e8e8}
-.diff td.c.y,.diff td.c.n,.diff td.c.u,.diff td.c.ns,.diff td.c.self{opacity:.35}
+.both,i.both{background:linear-gradient(135deg,#0a8f3c 50%,#b3141d 50%);font-weight:700}
+.diff td.c.y,.diff td.c.n,.diff td.c.u,.diff td.c.ns,.diff td.c.self,.diff td.c.some{opacity:.35}
+ul.pairs{list-style:none;padding:0;margin:4px 0;font:12px ui-monospace,monospace}
+ul.pairs li{margin:1px 0}
+ul.pairs i{display:inline-block;width:14px;height:14px;margin-right:6px;text-align:center;font-style:normal;color:#fff;font-size:11px;line-height:14px;vertical-align:middle}
 td.audit{outline:2px dashed #f0a500;outline-offset:-3px}
 #panel{width:46%;max-width:720px;border-left:1px solid #ddd;padding:8px 16px;overflow:auto;max-height:calc(100vh - 150px);position:relative}
 #panel h2{font-size:14px;padding:4px 6px;color:#fff;border-radius:3px}
@@ -192,8 +205,8 @@ function page(data: ReportData): string {
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   const legend =
     data.mode === 'diff'
-      ? '<span><i class="added">+</i>access added</span><span><i class="removed">−</i>access removed</span><span><i class="y" style="opacity:.35">✓</i>unchanged</span><span><i class="absent"></i>endpoint on one side only</span>'
-      : '<span><i class="y">✓</i>allowed</span><span><i class="ns">○</i>allowed, not served (no such container port)</span><span><i class="n">✗</i>denied</span><span><i class="u">?</i>depends on the pod\'s IP</span><span><i class="some">~</i>some (a namespace group)</span>';
+      ? '<span><i class="added">+</i>access added</span><span><i class="removed">−</i>access removed</span><span><i class="both">±</i>both (a namespace group)</span><span><i class="y" style="opacity:.35">✓</i><i class="n" style="opacity:.35">✗</i><i class="u" style="opacity:.35">?</i>unchanged (allowed, denied, depends)</span><span><i class="absent"></i>endpoint on one side only</span>'
+      : '<span><i class="y">✓</i>allowed</span><span><i class="ns">○</i>allowed, not served (no such container port)</span><span><i class="n">✗</i>denied</span><span><i class="u">?</i>depends on the pod\'s IP</span><span><i class="some">~</i>some allowed, some denied (a namespace group; click for the pairs)</span><span><i class="self">·</i>itself</span>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(data.title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -140,6 +140,7 @@ test.serial('matrix report: load, filter by port and namespace, collapse, click 
   await page.click('td.c.agg');
   t.regex(await panelText(page), /shop → shop\s+8080\/TCP/);
   t.regex(await panelText(page), /1 allowed, 1 denied, 2 an endpoint reaches itself/);
+  t.deepEqual(await page.$$eval('#panel ul.pairs a', (l) => l.map((e) => e.textContent)), ['shop/db[StatefulSet] → shop/web[Deployment]']);
   await shot(t, page, 'matrix-collapsed.png');
   await clean(t, page);
 });
@@ -165,6 +166,13 @@ test.serial('diff report: added and removed access coloured, the panel explains 
   t.is(why[1], explained(after, 'shop/web[Deployment]', 'shop/db[StatefulSet]', 5432));
   t.regex(await panelText(page), /access removed/);
   await shot(t, page, 'diff-panel.png');
+  // Collapsed to namespace cells, each change is still marked, and listed on a click.
+  await page.click('#collapse');
+  const groups = await page.$$eval('td.c.agg', (l) => Object.fromEntries(l.map((e) => [`${e.getAttribute('data-rg')}→${e.getAttribute('data-cg')}`, e.className.split(' ').pop()])));
+  t.is(groups['ops→shop'], 'added');
+  t.is(groups['shop→shop'], 'removed');
+  await page.click('td.c.agg.removed');
+  t.deepEqual(await page.$$eval('#panel ul.pairs a', (l) => l.map((e) => e.textContent)), ['shop/web[Deployment] → shop/db[StatefulSet]']);
   await clean(t, page);
 });
 
@@ -180,6 +188,15 @@ test.serial('1,000 endpoints: the report opens grouped by namespace, a namespace
   t.is(await page.$$eval('th.grp.row', (l) => l.length), 50, 'one row per namespace');
   t.is(await page.$$eval('td.c:not(.agg)', (l) => l.length), 0, 'collapsed: only namespace cells are drawn');
   t.is(await page.$$eval('td.c.agg', (l) => l.length), 2500);
+  // A namespace cell lists the pairs that get in (denied ones are only counted); each explains on a click.
+  await page.click('td.c.agg.some');
+  const links = await page.$$eval('#panel ul.pairs a', (l) => l.map((e) => e.textContent!));
+  t.true(links.length > 0);
+  t.regex(await panelText(page), /allowed or depending on the IP: \d+ pair\(s\)/);
+  await page.click('#panel ul.pairs a');
+  const [f0, t0] = links[0]!.split(' → ') as [string, string];
+  // (A pair allowed but not served has a "not served" note first.)
+  t.true((await whyTexts(page)).includes(explained(plan, f0, t0, 53, 'UDP')));
   await page.click('th.grp.row');
   const members = await page.$$eval('th.name.row[title]', (l) => l.map((e) => e.getAttribute('title')!));
   t.true(members.length > 1);
