@@ -161,7 +161,7 @@ export async function matrixPhases(dir: string, ports: readonly ProbePort[]): Pr
   let bytes = 0;
   for (const chunk of matrixJsonChunks(view)) bytes += chunk.length;
   const cells = since(t);
-  return { load, compile, 'cells+json': cells, evaluated: view.reach.evaluated, chars: bytes };
+  return { load, compile, 'cells+json': cells, evaluated: view.reach.evaluated, bytes };
 }
 
 /** `diff -o json` once in this process, by phase (ms). */
@@ -180,7 +180,7 @@ export async function diffPhases(oldDir: string, newDir: string, ports: readonly
   t = performance.now();
   const text = JSON.stringify(d, null, 2);
   const json = since(t);
-  return { load, compile, 'cells+reasons': cells, json, changes: d.changes.length, chars: text.length };
+  return { load, compile, 'cells+reasons': cells, json, changes: d.changes.length, bytes: Buffer.byteLength(text) };
 }
 
 interface Args {
@@ -266,7 +266,7 @@ async function runAnalysis(a: Args): Promise<void> {
     // On this shared machine the wall time waits for the CPU: judged on the process's CPU time, the
     // wall time beside it (with the load average while it ran).
     const mark = (x: { wallMs: number; cpuMs: number }) => `CPU ${x.cpuMs <= TARGET_MS ? 'met' : 'MISSED'}, wall ${x.wallMs <= TARGET_MS ? 'met' : 'missed'}`;
-    const ph = (p: Record<string, number>) => Object.entries(p).map(([k, v]) => (['evaluated', 'changes', 'chars'].includes(k) ? `${k} ${v.toLocaleString('en-US')}` : `${k} ${Math.round(v)} ms`)).join(' · ');
+    const ph = (p: Record<string, number>) => Object.entries(p).map(([k, v]) => (['evaluated', 'changes', 'bytes'].includes(k) ? `${k} ${v.toLocaleString('en-US')}` : `${k} ${Math.round(v)} ms`)).join(' · ');
     const lines = [
       `podwall bench analysis — ${report.endpoints} endpoints (${workloads} workloads, ${report.endpoints - workloads} pods), ${a.policies} policies, ports ${portArg}; ${report.megabytes} MB of YAML per tree`,
       `  matrix: ${report.cells.total.toLocaleString('en-US')} cells (${count.true.toLocaleString('en-US')} allowed, ${count.false.toLocaleString('en-US')} denied, ${count.null.toLocaleString('en-US')} depend on the IP), ${(check.outBytes / 1e6).toFixed(1)} MB of JSON`,
