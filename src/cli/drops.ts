@@ -56,8 +56,10 @@ export function filterOptions(o: DropsCliOptions): DropsFilter {
     f.pod = pod;
   }
   if (o.policy !== undefined) {
-    const p = o.policy.includes('/') ? o.policy : o.namespace !== undefined ? `${o.namespace}/${o.policy}` : undefined;
-    if (p === undefined || !/^[^/\s]+\/[^/\s]+$/.test(p)) throw new UserError(`--policy ${JSON.stringify(o.policy)}: expected namespace/name (or a name with --namespace)`, 2);
+    // A ClusterNetworkPolicy has no namespace: `cnp:NAME`, as drops names it.
+    const cnp = /^cnp:[^/\s:]+$/.test(o.policy);
+    const p = cnp || o.policy.includes('/') ? o.policy : o.namespace !== undefined ? `${o.namespace}/${o.policy}` : undefined;
+    if (p === undefined || !(cnp || /^[^/\s:]+\/[^/\s]+$/.test(p))) throw new UserError(`--policy ${JSON.stringify(o.policy)}: expected namespace/name (or a name with --namespace), or cnp:NAME for a ClusterNetworkPolicy`, 2);
     f.policy = p;
   }
   const since = sinceOption(o.since);
@@ -184,7 +186,7 @@ export function register(program: Command): void {
     .option('--node <name>', 'this node\'s name, for the output (default $NODE_NAME, else the hostname)')
     .option('--namespace <ns>', 'only connections from or to this namespace')
     .option('--pod <ns/name>', 'only connections from or to this pod')
-    .option('--policy <ns/name>', 'only denials this policy takes part in')
+    .option('--policy <ns/name>', 'only denials this policy takes part in (cnp:NAME: a ClusterNetworkPolicy)')
     .option('--since <when>', 'with -r: only entries since a duration ago (10m) or an RFC 3339 time')
     .option('--audit', 'show what audited policies would deny (the connections were let through) instead of denials')
     .option('-o, --output <format>', 'text | json (one object per line)', 'text')

@@ -1,11 +1,12 @@
 // Denial counters for Prometheus, from the kernel's per-rule packet counters (dataplane/counters.ts
 // says why not NFLOG): read when Prometheus scrapes (at most once per `minIntervalMs`), the growth
 // of each pod chain's REJECT (and audit counting rule) since the last reading attributed through the
-// Plan to the pod's namespace and to the policies isolating it. Labels are namespaces and policies
-// only — never pods or IPs — so the number of series is bounded by the policies, not by traffic.
+// Plan to the pod's namespace and to the policies isolating it (a ClusterNetworkPolicy Deny rule's to
+// its policy and tier). Labels are namespaces and policies only — never pods or IPs — so the number
+// of series is bounded by the policies, not by traffic.
 import type { LogCounter } from '../dataplane/counters.js';
 import type { Plan, PlanPod } from '../policy/plan.js';
-import { podByChainRef } from '../drops/join.js';
+import { clusterRuleByRef, podByChainRef } from '../drops/join.js';
 import type { Metrics } from './metrics.js';
 
 export class DenialCounters {
@@ -58,6 +59,13 @@ export class DenialCounters {
       const direction = c.tag.direction;
       if (c.tag.kind === 'unprogrammed') {
         this.metrics.unprogrammedDenied.inc({ direction }, total);
+        continue;
+      }
+      if (c.tag.kind === 'cnp') {
+        // The ref names the Deny rule (its tier chain is shared by the pods the policy selects).
+        const rule = plan && c.tag.ref !== undefined ? clusterRuleByRef(plan, c.tag.ref) : undefined;
+        const policy = rule?.origin.policy ?? c.tag.hint?.replace(/^cnp\//, '') ?? '';
+        this.metrics.clusterPolicyDenied.inc({ policy, tier: rule?.origin.tier ?? 'unknown', direction }, total);
         continue;
       }
       if (c.tag.kind !== 'deny' && c.tag.kind !== 'audit') continue;

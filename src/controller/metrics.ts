@@ -32,6 +32,7 @@ export class Metrics {
   readonly auditWouldDeny: Counter<'namespace' | 'direction'>;
   readonly policyAuditWouldDeny: Counter<'namespace' | 'policy' | 'direction'>;
   readonly unprogrammedDenied: Counter<'direction'>;
+  readonly clusterPolicyDenied: Counter<'policy' | 'tier' | 'direction'>;
   readonly nflogSuppressed: Counter<'kind'>;
 
   /** Refreshes the denial counters before a scrape reads them (set by the agent). */
@@ -73,6 +74,7 @@ export class Metrics {
     this.policyDenied = new Counter({ name: 'podwall_policy_denied_packets_total', help: 'Packets refused to or from pods this policy isolates (each isolating policy of the pod counts the refusal)', labelNames: ['namespace', 'policy', 'direction'], registers: r, collect });
     this.auditWouldDeny = new Counter({ name: 'podwall_audit_would_deny_packets_total', help: 'Packets let through that audited policies would refuse once enforced, by namespace of the pod and direction', labelNames: ['namespace', 'direction'], registers: r, collect });
     this.policyAuditWouldDeny = new Counter({ name: 'podwall_policy_audit_would_deny_packets_total', help: 'Packets let through that this audited policy (with the others selecting the pod) would refuse once enforced', labelNames: ['namespace', 'policy', 'direction'], registers: r, collect });
+    this.clusterPolicyDenied = new Counter({ name: 'podwall_cluster_policy_denied_packets_total', help: 'Packets refused by a Deny rule of this ClusterNetworkPolicy (tier Admin or Baseline; "unknown" once the policy left the Plan)', labelNames: ['policy', 'tier', 'direction'], registers: r, collect });
     this.unprogrammedDenied = new Counter({ name: 'podwall_unprogrammed_denied_packets_total', help: 'Packets refused because a local pod address is not programmed yet (fail closed)', labelNames: ['direction'], registers: r, collect });
     this.nflogSuppressed = new Counter({ name: 'podwall_nflog_suppressed_packets_total', help: 'Denials (or would-be denials) the NFLOG rate limit kept out of the log, by kind', labelNames: ['kind'], registers: r, collect });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'podwall_' });

@@ -108,6 +108,15 @@ export const MARK_MATCHED = '0x10000/0x10000';
 /** Mark a pod chain sets once the packet complies with that pod's policies (kube-router: 0x20000). */
 export const MARK_NETPOL_OK = '0x20000/0x20000';
 export const MARK_RESET_MATCHED = '0x0/0x10000';
+/**
+ * Audited policies are judged inside a pod chain between two rules that set and clear this bit
+ * (podwall's own; never left set outside the block): "in the audit block" (0x40000 set), "and no
+ * audited rule matched" (0x40000 set, 0x10000 clear), and back to unmarked on the way out — so the
+ * marks their chains set never reach the rules that enforce.
+ */
+export const MARK_AUDIT = '0x40000/0x40000';
+export const MARK_AUDIT_UNMATCHED = '0x40000/0x50000';
+export const MARK_AUDIT_CLEAR = '0x0/0x50000';
 export const NFLOG_GROUP = '100';
 
 /** `inet6:` prefix for IPv6 sets, as kube-router names them. */

@@ -49,6 +49,9 @@ import {
   KUBE_ROUTER_FORWARD,
   KUBE_ROUTER_INPUT,
   KUBE_ROUTER_OUTPUT,
+  MARK_AUDIT,
+  MARK_AUDIT_CLEAR,
+  MARK_AUDIT_UNMATCHED,
   MARK_MATCHED,
   MARK_NETPOL_OK,
   MARK_RESET_MATCHED,
@@ -505,26 +508,39 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
       // Admin tier first: Deny rejects there, Accept marks 0x10000, Pass returns to what follows.
       if (adminChain) rules.push({ args: [sel, h, ...cmt(`${pod.key}: ${direction} admin tier ${adminIds.join(',')}`), '-j', adminChain] });
       if (ids.length === 0) {
-        // Baseline tier only where no NetworkPolicy isolates, and only if the Admin tier accepted
-        // nothing; before the audited policies, whose chains mark what they would allow.
-        if (baselineChain) rules.push({ args: [sel, h, '-m', 'mark', '!', '--mark', MARK_MATCHED, ...cmt(`${pod.key}: ${direction} baseline tier ${baselineIds.join(',')}`), '-j', baselineChain] });
-        // Audited policies only matter where no enforced policy isolates: their chains mark what
-        // they would allow, the rest is logged as "would deny" and counted — then DEFAULT lets every
-        // packet through, exactly as without them. (Where enforced policies isolate, enforcing an
-        // audited one could only allow more: nothing to log.)
-        let jumped = false;
+        // Audited policies only matter where no enforced policy isolates (where one does, enforcing
+        // an audited one could only allow more: nothing to log). They are judged as they will be once
+        // enforced: after the Admin tier (an Admin Accept or Deny still decides then), and instead of
+        // the Baseline tier (which no longer applies to an isolated pod) — but only where Baseline
+        // does not deny now (that is a denial, not a would-be one). Inside a block fenced by the
+        // MARK_AUDIT bit their chains mark what they would allow; the rest is logged as "would deny"
+        // and counted; the block leaves the marks cleared, and DEFAULT lets the packet through
+        // exactly as without them.
+        const auditChains: [string, string][] = [];
         for (const id of audited) {
           const pol = policies.get(id);
           if (!pol || !pol.types.includes(direction)) continue;
           const pc = policyChainName(pol.id, direction);
           policyChains.push([pc, pol.id, direction]);
-          rules.push({ args: [sel, h, ...cmt(`${pod.key}: ${direction} audited policy ${pol.id}`), '-j', pc] });
-          jumped = true;
+          auditChains.push([pc, pol.id]);
         }
-        if (jumped) {
-          const unmatched = [sel, h, '-m', 'mark', '!', '--mark', MARK_MATCHED];
+        const baselineJump = (match: string[]): IptRule => ({ args: [sel, h, '-m', 'mark', ...match, ...cmt(`${pod.key}: ${direction} baseline tier ${baselineIds.join(',')}`), '-j', baselineChain!] });
+        if (auditChains.length === 0) {
+          // Baseline tier only where no NetworkPolicy isolates, and only if the Admin tier accepted nothing.
+          if (baselineChain) rules.push(baselineJump(['!', '--mark', MARK_MATCHED]));
+        } else {
+          const inBlock = [sel, h, '-m', 'mark', '--mark', MARK_AUDIT];
+          rules.push({ args: [sel, h, '-m', 'mark', '!', '--mark', MARK_MATCHED, ...cmt(`${pod.key}: ${direction} audited policies: begin`), '-j', 'MARK', '--set-xmark', MARK_AUDIT] });
+          if (baselineChain) {
+            rules.push(baselineJump(['--mark', MARK_AUDIT]));
+            // What Baseline accepted is judged again by the audited policies (DEFAULT accepts it below).
+            rules.push({ args: [...inBlock, ...cmt(`${pod.key}: ${direction} audited policies: judge what baseline accepted`), '-j', 'MARK', '--set-xmark', MARK_RESET_MATCHED] });
+          }
+          for (const [pc, id] of auditChains) rules.push({ args: [...inBlock, ...cmt(`${pod.key}: ${direction} audited policy ${id}`), '-j', pc] });
+          const unmatched = [sel, h, '-m', 'mark', '--mark', MARK_AUDIT_UNMATCHED];
           rules.push(logRule(unmatched, { kind: 'audit', direction, ref, hint: pod.key }, limit, `${pod.key}: log ${direction} audited policies would deny`));
           rules.push({ args: [...unmatched, ...cmt(`${pod.key}: count ${direction} audited policies would deny`)] });
+          rules.push({ args: [...inBlock, ...cmt(`${pod.key}: ${direction} audited policies: end`), '-j', 'MARK', '--set-xmark', MARK_AUDIT_CLEAR] });
         }
         rules.push({ args: [sel, h, ...cmt(`${pod.key}: default ${direction}`), '-j', DEFAULT_CHAIN] });
         continue;

@@ -7,10 +7,10 @@
 // ClusterNetworkPolicy Deny rule). Its ref is the pod chain's hash, looked up among the Plan's pods.
 import type { Direction, Protocol } from '../cluster/model.js';
 import { familyOf } from '../cluster/model.js';
-import { podChainName, POD_CHAIN_PREFIX } from '../dataplane/names.js';
+import { cnpRuleRef, podChainName, POD_CHAIN_PREFIX } from '../dataplane/names.js';
 import { decodePrefix, type DropKind, type NflogTag } from '../dataplane/nflog.js';
 import { asEnforced } from '../policy/audit.js';
-import type { Plan } from '../policy/plan.js';
+import { describeCnpRule, type Plan, type PlanCnpRule } from '../policy/plan.js';
 import type { FlowEnd } from '../sim/evaluate.js';
 import { explainFlow, type Endpoint, type SideReport } from '../sim/explain.js';
 import type { NflogEntry } from './nflog-pcap.js';
@@ -50,6 +50,19 @@ export interface DropRecord {
   note?: string;
   /** The raw NFLOG prefix. */
   prefix: string;
+}
+
+/** ClusterNetworkPolicy rule ref (cnpRuleRef of its id) → the rule, per plan. */
+const cnpIndexes = new WeakMap<Plan, Map<string, PlanCnpRule>>();
+
+export function clusterRuleByRef(plan: Plan, ref: string): PlanCnpRule | undefined {
+  let ix = cnpIndexes.get(plan);
+  if (!ix) {
+    ix = new Map();
+    for (const cp of plan.clusterPolicies ?? []) for (const r of [...cp.ingress, ...cp.egress]) ix.set(cnpRuleRef(r.id), r);
+    cnpIndexes.set(plan, ix);
+  }
+  return ix.get(ref);
 }
 
 /** Pod chain hash → pod key, per plan (a hash per pod, computed once per plan). */
@@ -118,10 +131,7 @@ export function joinEntry(plan: Plan, entry: NflogEntry, opts: { node?: string }
       joinUnprogrammed(rec, tag);
       break;
     case 'cnp':
-      // Seam for ClusterNetworkPolicy Deny rules: the ref names the rule (cnpRuleRef), resolved here
-      // once the Plan carries ClusterNetworkPolicies.
-      rec.why = `denied by a ClusterNetworkPolicy rule (ref ${tag.ref ?? '-'}${tag.hint ? `, ${tag.hint}` : ''}); this podwall does not read ClusterNetworkPolicies`;
-      rec.note = 'logged by a ClusterNetworkPolicy rule this Plan does not carry';
+      joinClusterRule(plan, rec, tag);
       break;
     default:
       joinByAddress(plan, rec);
@@ -172,6 +182,32 @@ function joinPodSide(plan: Plan, rec: DropRecord, tag: NflogTag): void {
   }
   rec.why = s.text;
   rec.note = `the Plan podwall reads now ${audited ? 'would not deny' : 'does not deny'} this side (${s.text}): the policies changed after it was logged, or this node enforces other input`;
+}
+
+/**
+ * A ClusterNetworkPolicy Deny rule: the rule its ref names, and the explanation of the side it denied
+ * (the tier, priority, peer and port that matched, and the rules of the tier passed over).
+ */
+function joinClusterRule(plan: Plan, rec: DropRecord, tag: NflogTag): void {
+  const direction = tag.direction;
+  const self = direction === 'ingress' ? rec.dst : rec.src;
+  if (self.pod !== undefined) rec.pod = self.pod;
+  const rule = tag.ref !== undefined ? clusterRuleByRef(plan, tag.ref) : undefined;
+  const name = rule?.origin.policy ?? tag.hint?.replace(/^cnp\//, '');
+  if (name !== undefined) rec.policies = [`cnp:${name}`];
+  if (!rule) {
+    rec.why = `${direction} of ${label(self)}: denied by a rule of ClusterNetworkPolicy ${name ?? '?'}`;
+    rec.note = `no ClusterNetworkPolicy rule in the Plan has this reference (${tag.ref ?? '-'}): changed or deleted since, or this node enforces other input`;
+    return;
+  }
+  const s = explainLogged(plan, rec)[direction];
+  if (s.verdict.outcome === 'denied' && s.verdict.clusterRule && cnpRuleRef(s.verdict.clusterRule.ruleId) === tag.ref) {
+    rec.why = s.text;
+    rec.rules = s.tiers.filter((r) => r.matched !== true).map((r) => r.text);
+    return;
+  }
+  rec.why = `${direction} of ${label(self)}: denied by ${describeCnpRule(rule.origin)}`;
+  rec.note = `the Plan podwall reads now decides this side otherwise (${s.text}): the policies changed after it was logged, or this node enforces other input`;
 }
 
 function joinUnprogrammed(rec: DropRecord, tag: NflogTag): void {

@@ -7,7 +7,7 @@ import { makeRunner, onPath, type Runner } from '../dataplane/exec.js';
 import { readLogCounters, saveBinaries, CounterReadError, type LogCounter } from '../dataplane/counters.js';
 import { describeLimit, type LogLimit, type DropKind } from '../dataplane/nflog.js';
 import type { Plan } from '../policy/plan.js';
-import { joinEntry, podByChainRef, type DropRecord } from './join.js';
+import { clusterRuleByRef, joinEntry, podByChainRef, type DropRecord } from './join.js';
 import { requireConsumer, startCapture, type Capture, type CaptureOptions } from './consumer.js';
 import { NflogPcapReader, type NflogEntry } from './nflog-pcap.js';
 
@@ -206,9 +206,12 @@ export async function streamDrops(o: StreamOptions): Promise<DropsStream> {
       const dLogged = prev && !reset ? c.logged - prev.logged : c.logged;
       const missed = Number(dTotal - dLogged);
       if (missed <= 0) continue;
-      const pod = c.tag.ref !== undefined ? podByChainRef(plan, c.tag.ref) : undefined;
+      // A ClusterNetworkPolicy Deny rule's ref names the rule (its tier chain is shared by pods), not a pod.
+      const cnp = c.tag.kind === 'cnp';
+      const pod = c.tag.ref !== undefined && !cnp ? podByChainRef(plan, c.tag.ref) : undefined;
       const pp = pod !== undefined ? plan.pods.find((p) => p.key === pod) : undefined;
-      const policies = pp ? (c.tag.kind === 'audit' ? (c.tag.direction === 'ingress' ? pp.ingressAudit : pp.egressAudit) ?? [] : c.tag.direction === 'ingress' ? pp.ingressPolicies : pp.egressPolicies) : [];
+      const cnpName = cnp ? ((c.tag.ref !== undefined ? clusterRuleByRef(plan, c.tag.ref)?.origin.policy : undefined) ?? c.tag.hint?.replace(/^cnp\//, '')) : undefined;
+      const policies = cnp ? (cnpName !== undefined ? [`cnp:${cnpName}`] : []) : pp ? (c.tag.kind === 'audit' ? (c.tag.direction === 'ingress' ? pp.ingressAudit : pp.egressAudit) ?? [] : c.tag.direction === 'ingress' ? pp.ingressPolicies : pp.egressPolicies) : [];
       const s: SuppressedRecord = {
         time: now,
         ...(st.src.node !== undefined ? { node: st.src.node } : {}),

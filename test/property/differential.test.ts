@@ -181,6 +181,8 @@ const samples = fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom('tcp' as c
 
 test('interpreter == simulator with ClusterNetworkPolicies: Admin, NetworkPolicy and Baseline tiers, and their logs (1000 clusters)', (t) => {
   let packets = 0;
+  let audits = 0;
+  let baselineThenAudit = 0;
   const seen = new Map<string, number>();
   fc.assert(
     fc.property(pods, policies, clusterPolicies, samples, (ps, nps, cps, samples) => {
@@ -236,6 +238,17 @@ test('interpreter == simulator with ClusterNetworkPolicies: Admin, NetworkPolicy
           t.log(`log mismatch ${src} -> ${dst} ${portNo}/${proto} (${kernel ? 'accepted' : 'rejected'}): logged [${[...logged]}], simulator denied [${[...denied]}]`);
           return false;
         }
+        // Audited policies next to the tiers: "would deny" is logged exactly where the simulator says
+        // enforcing them would deny (Admin Accept still decides; a Baseline Accept would no longer apply).
+        const wouldDeny = new Set((['egress', 'ingress'] as const).filter((d) => v[d].outcome !== 'denied' && v.audit?.[d].outcome === 'denied').map((d) => `${d}/${podRef(v[d].pod)}`));
+        const loggedAudit = loggedSides(traces.flatMap((tr) => tr.logged), 'audit');
+        const auditOk = kernel ? [...loggedAudit].sort().join() === [...wouldDeny].sort().join() : [...loggedAudit].every((x) => wouldDeny.has(x));
+        if (!auditOk) {
+          t.log(`audit log mismatch ${src} -> ${dst} ${portNo}/${proto} (${kernel ? 'accepted' : 'rejected'}): logged [${[...loggedAudit]}], simulator would deny [${[...wouldDeny]}]`);
+          return false;
+        }
+        if (wouldDeny.size > 0) audits++;
+        if ([v.egress, v.ingress].some((sv) => sv.decidedIn === 'Baseline' && sv.clusterRule?.action === 'Accept') && wouldDeny.size > 0) baselineThenAudit++;
       }
       return true;
     }),
@@ -245,6 +258,8 @@ test('interpreter == simulator with ClusterNetworkPolicies: Admin, NetworkPolicy
   t.true(packets > 2000);
   // Every way a tier can decide was exercised: Admin Accept/Deny, Pass then NetworkPolicy or nothing, Baseline Accept/Deny.
   for (const k of ['Admin Accept', 'Admin Deny', 'NetworkPolicy Pass', 'none Pass', 'Baseline Accept', 'Baseline Deny']) t.true((seen.get(k) ?? 0) >= 20, `${k}: ${seen.get(k) ?? 0}`);
+  t.log(`${audits} packets logged as "would deny", ${baselineThenAudit} of them accepted by a Baseline rule now`);
+  t.true(baselineThenAudit >= 5, 'a Baseline Accept that enforcing audited policies would end was exercised');
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -140,9 +140,13 @@ test('render: an audited-only pod logs "would deny" and lets everything through;
   const ref = podChainName('y', 'b').slice('KUBE-POD-FW-'.length);
   const i = lines.findIndex((l) => l.includes('audited policy y/new'));
   t.true(i > 0);
-  t.regex(lines[i + 1]!, new RegExp(`-j NFLOG --nflog-prefix podwall/1 audit in ${ref} y/b --nflog-group 100`));
+  // Fenced by the audit mark bit: entered only when nothing accepted yet, left with the marks cleared.
+  t.regex(lines[i - 1]!, /-m mark ! --mark 0x10000\/0x10000 .*audited policies: begin -j MARK --set-xmark 0x40000\/0x40000$/);
+  t.regex(lines[i]!, /-m mark --mark 0x40000\/0x40000 .* -j KUBE-NWPLCY-/);
+  t.regex(lines[i + 1]!, new RegExp(`-m mark --mark 0x40000/0x50000 .*-j NFLOG --nflog-prefix podwall/1 audit in ${ref} y/b --nflog-group 100`));
   t.notRegex(lines[i + 2]!, / -j /, 'the counting rule has no target');
-  t.regex(lines[i + 3]!, /-j KUBE-NWPLCY-DEFAULT$/);
+  t.regex(lines[i + 3]!, /audited policies: end -j MARK --set-xmark 0x0\/0x50000$/);
+  t.regex(lines[i + 4]!, /-j KUBE-NWPLCY-DEFAULT$/);
   t.false(lines.some((l) => l.includes('REJECT')), 'nothing is rejected');
   t.is(audited.origins[chain.name], 'pod y/b');
   t.true(Object.values(audited.origins).includes('policy y/new ingress (audited)'));

@@ -5,7 +5,7 @@ import test from 'ava';
 import { Metrics } from '../../src/controller/metrics.js';
 import { DenialCounters } from '../../src/controller/denials.js';
 import { counterKey, logCounters, type LogCounter } from '../../src/dataplane/counters.js';
-import { podChainName } from '../../src/dataplane/names.js';
+import { cnpRuleRef, podChainName } from '../../src/dataplane/names.js';
 import type { NflogTag } from '../../src/dataplane/nflog.js';
 import { parseIptablesSave } from '../../src/iptables/parse.js';
 import { compile } from '../../src/policy/compile.js';
@@ -69,6 +69,28 @@ test('a pod gone from the Plan still counts for its namespace (from the prefix h
   reads = [counter({ kind: 'deny', direction: 'egress', ref: 'AAAAAAAAAAAAAAAA', hint: 'gone/pod' }, 4, 4)];
   await d.refresh();
   t.deepEqual(await values(m), { 'podwall_denied_packets_total{namespace=gone,direction=egress}': 4 });
+});
+
+test('ClusterNetworkPolicy Deny rules count per policy, tier and direction (rules of one policy summed; a policy gone is tier unknown)', async (t) => {
+  const guard = {
+    apiVersion: 'policy.networking.k8s.io/v1alpha2',
+    kind: 'ClusterNetworkPolicy',
+    metadata: { name: 'guard' },
+    spec: { tier: 'Admin', priority: 10, subject: { namespaces: { matchLabels: { ns: 'x' } } }, ingress: [{ name: 'a', action: 'Deny', from: [{ namespaces: { matchLabels: { ns: 'y' } } }] }, { name: 'b', action: 'Deny', from: [{ namespaces: { matchLabels: { ns: 'z' } } }] }] },
+  };
+  const cplan = compile(storeOf([...conformanceObjects(), guard]), { node: 'node-1' });
+  const rule = (i: number, total: number) => counter({ kind: 'cnp', direction: 'ingress', ref: cnpRuleRef(`cnp:guard/ingress/${i}`), hint: 'cnp/guard' }, total, total);
+  const gone = (total: number) => counter({ kind: 'cnp', direction: 'egress', ref: 'AAAAAAAAAAAAAAAA', hint: 'cnp/old' }, total, total);
+  const m = new Metrics();
+  let reads = [rule(0, 1), rule(1, 1), gone(0)];
+  const d = new DenialCounters(m, async () => reads, () => cplan, 0);
+  await d.refresh();
+  reads = [rule(0, 4), rule(1, 3), gone(2)];
+  await d.refresh();
+  t.deepEqual(await values(m), {
+    'podwall_cluster_policy_denied_packets_total{policy=guard,tier=Admin,direction=ingress}': 5,
+    'podwall_cluster_policy_denied_packets_total{policy=old,tier=unknown,direction=egress}': 2,
+  });
 });
 
 test('read at most once per interval; concurrent scrapes share one reading; a failed reading never fails a scrape', async (t) => {

@@ -93,4 +93,7 @@ test('flag parsing: --since, --pod with --namespace, bad values', (t) => {
   t.is(sinceOption('2026-01-31T12:00:00Z'), Date.UTC(2026, 0, 31, 12));
   t.throws(() => sinceOption('soon'), { instanceOf: UserError });
   t.deepEqual(filterOptions({ namespace: 'y', pod: 'b', policy: 'deny-all', output: 'text', countersInterval: '5s' }), { audit: false, namespace: 'y', pod: 'y/b', policy: 'y/deny-all' });
+  // A ClusterNetworkPolicy by name, never put in a namespace.
+  t.deepEqual(filterOptions({ namespace: 'y', policy: 'cnp:guard', output: 'text', countersInterval: '5s' }), { audit: false, namespace: 'y', policy: 'cnp:guard' });
+  t.throws(() => filterOptions({ policy: 'cnp:a/b', output: 'text', countersInterval: '5s' }), { instanceOf: UserError, message: /or cnp:NAME for a ClusterNetworkPolicy/ });
 });

@@ -1,15 +1,16 @@
 // The join of NFLOG entries with the Plan, for every kind of denial: pod ingress, pod egress, audited
-// ("would deny"), fail closed (unprogrammed), entries podwall did not write, and a Plan that moved on.
+// ("would deny"), fail closed (unprogrammed), ClusterNetworkPolicy Deny rules (Admin and Baseline),
+// entries podwall did not write, and a Plan that moved on.
 // The prefixes come from the rendered rules through the interpreter (what the kernel would log).
 import test from 'ava';
 import { compile } from '../../src/policy/compile.js';
 import { render } from '../../src/dataplane/render.js';
-import { podChainName } from '../../src/dataplane/names.js';
+import { cnpRuleRef, podChainName } from '../../src/dataplane/names.js';
 import { encodePrefix } from '../../src/dataplane/nflog.js';
 import { interpret } from '../../src/iptables/interpret.js';
 import { filterTableFor } from '../../src/dataplane/trace.js';
 import { clusterNodeViews, clusterPaths } from '../../src/dataplane/path.js';
-import { joinEntry, podByChainRef } from '../../src/drops/join.js';
+import { clusterRuleByRef, joinEntry, podByChainRef } from '../../src/drops/join.js';
 import { StorePlanSource } from '../../src/drops/plan-source.js';
 import type { NflogEntry } from '../../src/drops/nflog-pcap.js';
 import { conformanceObjects, podIP, policy, storeOf, type Raw } from '../support/conformance.js';
@@ -31,11 +32,12 @@ const RENDER = { serviceClusterIPRanges: ['10.96.0.0/12'], serviceExternalIPRang
 const ref = (ns: string, pod: string) => podChainName(ns, pod).slice('KUBE-POD-FW-'.length);
 
 /** What the kernel would log for this connection: the NFLOG prefixes the rendered rules pass. */
-function logged(from: [string, string], to: [string, string], port: number): NflogEntry[] {
+function logged(from: [string, string], to: [string, string], port: number, st = store): NflogEntry[] {
+  const plan = compile(st);
   const views = clusterNodeViews(plan);
   const out: NflogEntry[] = [];
   for (const hop of clusterPaths(views, podIP(...from), podIP(...to), 'tcp', port)) {
-    const d = render(compile(store, { node: hop.node }), { ...RENDER, family: 'ipv4', node: hop.node });
+    const d = render(compile(st, { node: hop.node }), { ...RENDER, family: 'ipv4', node: hop.node });
     const table = filterTableFor(d);
     const sets = new Map(d.sets.map((x) => [x.name, x]));
     const addr = plan.nodes.find((n) => n.name === hop.node)!.addresses;
@@ -89,6 +91,68 @@ test('fail closed: an unprogrammed pod, and an address no pod holds', (t) => {
   const stranger = joinEntry(plan, { time: 0, group: 100, prefix: encodePrefix({ kind: 'unprogrammed', direction: 'egress', hint: '10.244.1.0/24' }), packet: { ...pkt, src: '10.244.1.250' } })!;
   t.is(stranger.pod, undefined);
   t.regex(stranger.why, /^fail closed: 10\.244\.1\.250 is in this node's pod CIDR 10\.244\.1\.0\/24 but is no pod podwall knows — new connections from it are refused/);
+});
+
+type Rule = Record<string, unknown>;
+function cnp(name: string, tier: 'Admin' | 'Baseline', priority: number, subject: Rule, rules: { ingress?: Rule[]; egress?: Rule[] }): Raw {
+  return { apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec: { tier, priority, subject, ...rules } };
+}
+const nsSel = (n: string) => ({ namespaces: { matchLabels: { ns: n } } });
+// x's pods: Admin tier accepts DNS from anyone, passes x's own traffic to NetworkPolicy, denies the rest.
+const GUARD = cnp('guard', 'Admin', 10, nsSel('x'), {
+  ingress: [
+    { name: 'dns', action: 'Accept', from: [{ namespaces: {} }], protocols: [{ udp: { destinationPort: { number: 53 } } }] },
+    { name: 'own', action: 'Pass', from: [nsSel('x')] },
+    { name: 'deny-rest', action: 'Deny', from: [{ namespaces: {} }] },
+  ],
+});
+// Every pod: the Baseline tier denies egress to namespace z where no NetworkPolicy isolates.
+const NO_Z = cnp('no-z', 'Baseline', 50, { namespaces: {} }, { egress: [{ name: 'to-z', action: 'Deny', to: [nsSel('z')] }] });
+const cnpStore = () => storeOf([...conformanceObjects(), GUARD, NO_Z]);
+
+test('ClusterNetworkPolicy Admin Deny: the rule by its ref, the tier and priority, and the rules passed over', (t) => {
+  const st = cnpStore();
+  const entries = logged(['y', 'a'], ['x', 'b'], 80, st);
+  t.deepEqual(entries.map((e) => e.prefix), [`podwall/1 cnp in ${cnpRuleRef('cnp:guard/ingress/2')} cnp/guard`]);
+  const p = compile(st);
+  t.is(clusterRuleByRef(p, cnpRuleRef('cnp:guard/ingress/2'))?.id, 'cnp:guard/ingress/2');
+  const r = joinEntry(p, entries[0]!, { node: 'node-1' })!;
+  t.like(r, { kind: 'cnp', verdict: 'denied', direction: 'ingress', pod: 'x/b', node: 'node-1' });
+  t.deepEqual(r.policies, ['cnp:guard']);
+  t.deepEqual(r.namespaces, ['x', 'y']);
+  t.regex(r.why, /^ingress of x\/b \(10\.244\.\d+\.\d+\): denied by rule 'deny-rest' \(Deny\) of ClusterNetworkPolicy guard, Admin tier, priority 10 .*\(NetworkPolicy cannot allow it\)$/);
+  // The rules of the tier evaluated before it, and why each missed.
+  t.is(r.rules?.length, 2);
+  t.regex(r.rules![0]!, /^Admin rule 'dns' \(Accept, 53\/UDP\) of guard: no match — /);
+  t.regex(r.rules![1]!, /^Admin rule 'own' \(Pass, any port\) of guard: no match — .*namespace y/);
+  t.is(r.note, undefined);
+  // From x itself the Pass rule decides: nothing is logged (x/b is not isolated by a NetworkPolicy).
+  t.deepEqual(logged(['x', 'a'], ['x', 'b'], 80, st), []);
+});
+
+test('ClusterNetworkPolicy Baseline Deny on egress: the source pod and the Baseline rule', (t) => {
+  const st = cnpStore();
+  const entries = logged(['y', 'c'], ['z', 'a'], 443, st);
+  t.deepEqual(entries.map((e) => e.prefix), [`podwall/1 cnp out ${cnpRuleRef('cnp:no-z/egress/0')} cnp/no-z`]);
+  const r = joinEntry(compile(st), entries[0]!)!;
+  t.like(r, { kind: 'cnp', verdict: 'denied', direction: 'egress', pod: 'y/c' });
+  t.deepEqual(r.policies, ['cnp:no-z']);
+  t.regex(r.why, /^egress of y\/c .*: denied by rule 'to-z' \(Deny\) of ClusterNetworkPolicy no-z, Baseline tier, priority 50 .*\(no NetworkPolicy isolates the pod; one would replace the Baseline\)$/);
+});
+
+test('ClusterNetworkPolicy Deny that the Plan no longer carries, or no longer decides with, says so', (t) => {
+  const e = logged(['y', 'a'], ['x', 'b'], 80, cnpStore())[0]!;
+  // The ClusterNetworkPolicy is gone: its rule ref names nothing; the hint still names the policy.
+  const gone = joinEntry(compile(storeOf([...conformanceObjects()])), e)!;
+  t.like(gone, { kind: 'cnp', direction: 'ingress', pod: 'x/b' });
+  t.deepEqual(gone.policies, ['cnp:guard']);
+  t.is(gone.why, 'ingress of x/b: denied by a rule of ClusterNetworkPolicy guard');
+  t.regex(gone.note!, /^no ClusterNetworkPolicy rule in the Plan has this reference \(\w{16}\)/);
+  // Still there, but an Admin Accept of a higher priority now decides first.
+  const open = cnp('open', 'Admin', 5, nsSel('x'), { ingress: [{ name: 'all', action: 'Accept', from: [{ namespaces: {} }] }] });
+  const moved = joinEntry(compile(storeOf([...conformanceObjects(), GUARD, open])), e)!;
+  t.regex(moved.why, /^ingress of x\/b: denied by rule 'deny-rest' \(Deny\) of ClusterNetworkPolicy guard, Admin tier, priority 10$/);
+  t.regex(moved.note!, /^the Plan podwall reads now decides this side otherwise \(.*allowed by rule 'all' \(Accept\) of ClusterNetworkPolicy open/);
 });
 
 test('an entry podwall did not write (kube-router\'s, no prefix) is joined by address', (t) => {
