@@ -37,3 +37,15 @@ export function formatFinding(f: Finding): string {
 export function hasErrors(findings: readonly Finding[]): boolean {
   return findings.some((f) => f.severity === 'error');
 }
+
+/**
+ * Errors in a value an API server accepts and podwall reads the safe way, so the object stays in
+ * force: a `podwall.io/enforcement` annotation that is neither `audit` nor `enforce` (any string is
+ * a valid annotation) enforces the policy — rejecting the policy whole would lift its isolation.
+ */
+const READ_SAFELY = new Set(['invalid-enforcement']);
+
+/** Whether these findings reject the object whole (an error other than those read the safe way). */
+export function rejectsObject(findings: readonly Finding[]): boolean {
+  return findings.some((f) => f.severity === 'error' && !READ_SAFELY.has(f.code));
+}

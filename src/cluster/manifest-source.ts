@@ -24,7 +24,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ClusterObject } from './model.js';
 import { objectKey } from './model.js';
 import type { ClusterStore } from './store.js';
-import { type Finding, formatFinding, hasErrors } from './findings.js';
+import { type Finding, formatFinding, hasErrors, rejectsObject } from './findings.js';
 import { readManifestText, readRawObjects, type FileRead } from './manifests.js';
 import { accept, type Accepted } from './accept.js';
 
@@ -487,7 +487,7 @@ export class ManifestSource {
       if (typeof o?.file !== 'string' || typeof o.id !== 'string') continue;
       const r = await readRawObjects([o.raw], o.file);
       const d = r.defs[0];
-      if (!d || d.id !== o.id || !d.object || hasErrors(d.findings)) continue;
+      if (!d || d.id !== o.id || !d.object || rejectsObject(d.findings)) continue;
       this.accepted.set(d.id, { id: d.id, kind: d.id.slice(0, d.id.indexOf(' ')), object: d.object, file: o.file, raw: d.raw });
     }
   }

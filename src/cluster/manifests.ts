@@ -8,7 +8,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClusterStore } from './store.js';
-import { type Finding, show } from './findings.js';
+import { type Finding, rejectsObject, show } from './findings.js';
 import { METADATA_NAME_LABEL, normalizeObject, type NormalizeOptions } from './normalize.js';
 import type { ClusterObject, Namespace } from './model.js';
 import { readDocuments, type RawDocument } from './documents.js';
@@ -253,7 +253,7 @@ function readObject(out: FileRead, v: unknown, doc: number, item: number | undef
   for (const w of warnings) findings.push({ severity: 'warning', code: w.code, file: out.file, object, field: w.field, message: w.message });
   const def: Definition = { id, file: out.file, doc, raw, findings };
   if (item !== undefined) def.item = item;
-  if (!findings.some((f) => f.severity === 'error') && r.object) def.object = r.object;
+  if (!rejectsObject(findings) && r.object) def.object = r.object;
   else if (kind === 'Namespace') def.unknown = unreadableNamespace(meta.name, origin);
   out.defs.push(def);
 }

@@ -14,7 +14,11 @@ import { matrixTable } from '../../src/report/table.js';
 import { render } from '../../src/dataplane/render.js';
 import { sameChain } from '../../src/dataplane/diff.js';
 import { podChainName } from '../../src/dataplane/names.js';
-import { conformanceObjects, podIP, policy, storeOf, type Raw } from '../support/conformance.js';
+import { loadManifests } from '../../src/cluster/manifests.js';
+import { conformanceObjects, podIP, policy, storeOf, writeManifests, type Raw } from '../support/conformance.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const AUDIT = { 'podwall.io/enforcement': 'audit' };
 const denyAll = (ns: string, name = 'deny-all', annotations?: Record<string, string>): Raw => ({
@@ -46,6 +50,26 @@ test('the annotation is read on policies and namespaces; a malformed value is an
   const ns = normalizeObject({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'y', annotations: { 'podwall.io/enforcement': 'yes' } } });
   t.is((ns.object as { enforcement?: string }).enforcement, undefined);
   t.is(ns.findings[0]!.code, 'invalid-enforcement');
+});
+
+test('through the strict manifests loader, a malformed annotation value keeps the policy in force, enforced; a namespace keeps its labels', async (t) => {
+  // Any string is a valid annotation to an API server: the object is not rejected whole (that would
+  // lift its isolation); a non-string value is refused as an API server refuses it.
+  const dir = mkdtempSync(join(tmpdir(), 'podwall-audit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const objs = withNamespaceAnnotation([...conformanceObjects(), denyAll('y', 'typo', { 'podwall.io/enforcement': 'Audit' })], 'z', { 'podwall.io/enforcement': 'dry-run' });
+  writeManifests(dir, objs);
+  const r = await loadManifests([dir]);
+  t.deepEqual(r.findings.filter((f) => f.severity === 'error').map((f) => `${f.code} ${f.object}`), ['invalid-enforcement Namespace z', 'invalid-enforcement NetworkPolicy y/typo']);
+  const plan = compile(r.store);
+  const yb = plan.pods.find((p) => p.key === 'y/b')!;
+  t.deepEqual(yb.ingressPolicies, ['y/typo'], 'enforced');
+  t.is(yb.ingressAudit, undefined);
+  t.false(evaluate(plan, tcp(['x', 'a'], ['y', 'b'])).allowed);
+  t.is(plan.namespaceLabels.z?.ns, 'z', 'the namespace is read with its labels');
+  writeManifests(dir, [...conformanceObjects(), { ...denyAll('y', 'typo'), metadata: { name: 'typo', namespace: 'y', annotations: { 'podwall.io/enforcement': true } } }]);
+  const bad = await loadManifests([dir]);
+  t.true(bad.findings.some((f) => f.code === 'invalid-type' && f.object === 'NetworkPolicy y/typo'), 'a non-string annotation is refused as by an API server');
 });
 
 test('an audited policy isolates nobody: it is kept apart in the Plan', (t) => {
