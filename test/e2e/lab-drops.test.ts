@@ -1,8 +1,8 @@
-// `podwall lab drops` on a real lab: denied probes appear naming the right pod, policies and rule;
-// an audited policy's probe passes and is logged as "would deny"; an enforced and an audited policy
-// on the same pod behave as specified (the enforced one decides, nothing is audited there); what the
-// rate limit kept out of the log is reported; a node without podwall's rules and a taken NFLOG group
-// are refused with one line.
+// `podwall lab drops` on a real lab: denied probes appear naming the right pod, policies and rule (a
+// ClusterNetworkPolicy Deny rule too); an audited policy's probe passes and is logged as "would deny";
+// an enforced and an audited policy on the same pod behave as specified (the enforced one decides,
+// nothing is audited there); what the rate limit kept out of the log is reported; a node without
+// podwall's rules and a taken NFLOG group are refused with one line.
 import test from 'ava';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,6 +42,13 @@ const POLICIES: Raw[] = [
   annotated(policy('z', 'staged-c', { podSelector: { matchLabels: { pod: 'c' } }, policyTypes: ['Ingress'] })),
   // x/c (node-2): egress only to namespace z.
   policy('x', 'egress-z', { podSelector: { matchLabels: { pod: 'c' } }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { ns: 'z' } } }] }] }),
+  // Namespace x's pods: the Admin tier denies ingress from namespace y (nothing else probes into x).
+  {
+    apiVersion: 'policy.networking.k8s.io/v1alpha2',
+    kind: 'ClusterNetworkPolicy',
+    metadata: { name: 'guard' },
+    spec: { tier: 'Admin', priority: 10, subject: { namespaces: { matchLabels: { ns: 'x' } } }, ingress: [{ name: 'deny-y', action: 'Deny', from: [{ namespaces: { matchLabels: { ns: 'y' } } }] }] },
+  },
 ];
 
 interface Line {
@@ -127,6 +134,16 @@ test.serial('lab drops: denials name pod, policies and nearest miss; audited pol
   t.like(eg, { direction: 'egress', node: 'node-2' });
   t.deepEqual(eg.policies, ['x/egress-z']);
 
+  // A ClusterNetworkPolicy Deny rule (Admin tier) on x/b: the policy, rule, tier and priority named.
+  const p0 = await probe(['y', 'a'], ['x', 'b']);
+  t.false(p0.ok, 'the Admin tier refuses y/a → x/b');
+  const cn = await until('the ClusterNetworkPolicy denial of y/a → x/b', () => drops(d.lines).find((l) => l.kind === 'cnp'), 10_000);
+  t.log(`y/a → x/b refused by a ClusterNetworkPolicy; its entry was printed ${d.arrived[d.lines.indexOf(cn)]! - p0.at} ms after the probe returned`);
+  t.like(cn, { verdict: 'denied', direction: 'ingress', pod: 'x/b', node: 'node-1' });
+  t.deepEqual(cn.policies, ['cnp:guard']);
+  t.regex(cn.why as string, /^ingress of x\/b \(10\.244\.1\.11\): denied by rule 'deny-y' \(Deny\) of ClusterNetworkPolicy guard, Admin tier, priority 10 \(from all pods in namespaces \{ns: y\}, any port\)/);
+  t.is(cn.note, undefined);
+
   // Enforced and audited on z/c: the enforced policy decides both ways; nothing is audited there.
   t.true((await probe(['x', 'a'], ['z', 'c'])).ok, 'z/enforced-c admits x/a (the audited deny-all does not deny it)');
   t.false((await probe(['y', 'a'], ['z', 'c'])).ok, 'z/enforced-c refuses y/a (the audited policy does not weaken it)');
@@ -176,6 +193,7 @@ test.serial('lab drops: denials name pod, policies and nearest miss; audited pol
   t.true(wouldDeny >= 3, `z/new-policy would have denied ${wouldDeny} packets`);
   t.false(/podwall_policy_audit_would_deny_packets_total\{[^}]*staged-c/.test(text), 'z/staged-c: the enforced policy decides z/c, nothing is audited');
   t.regex(text, /podwall_nflog_suppressed_packets_total\{kind="deny"\} [1-9]/);
+  t.regex(text, /podwall_cluster_policy_denied_packets_total\{policy="guard",tier="Admin",direction="ingress"\} [1-9]/);
   t.false(/(denied|would_deny)_packets_total\{[^}]*(pod=|10\.244)/.test(text), 'no pod or IP labels');
 });
 
