@@ -44,7 +44,8 @@ function ruleRules(cp: PlanClusterPolicy, rule: PlanCnpRule, direction: Directio
         out.push({ args: [...m.args, ...c, '-j', 'MARK', '--set-xmark', MARK_MATCHED] });
         break;
       case 'Deny':
-        out.push({ args: [...m.args, ...limitArgs(limit), ...c, '-j', 'NFLOG', '--nflog-prefix', cnpDenyPrefix(rule), '--nflog-group', NFLOG_GROUP] });
+        // Threshold 1 as every podwall NFLOG rule (render.ts logRule): handed over at once, not in 1 s batches.
+        out.push({ args: [...m.args, ...limitArgs(limit), ...c, '-j', 'NFLOG', '--nflog-prefix', cnpDenyPrefix(rule), '--nflog-group', NFLOG_GROUP, '--nflog-threshold', '1'] });
         out.push({ args: [...m.args, ...c, ...rejectArgs(family)] });
         break;
       case 'Pass':

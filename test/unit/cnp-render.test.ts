@@ -134,3 +134,11 @@ test('NFLOG prefix: at most 63 bytes, the rule reference and a safe hint', (t) =
   t.true(Buffer.byteLength(p) <= 63, p);
   t.regex(p, /^podwall\/1 cnp in [A-Z2-7]{16} cnp\/ab+$/);
 });
+
+test('every NFLOG rule, tier chains included, hands entries over at once (--nflog-threshold 1), not in 1 s batches', (t) => {
+  const isolate = policy('y', 'deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+  const d = renderNode1(guard, base, isolate);
+  const nflog = d.chains.flatMap((c) => c.rules.map((r) => r.args.join(' ')).filter((r) => r.includes('-j NFLOG')).map((r) => [c.name, r] as const));
+  t.true(nflog.some(([c]) => c.startsWith('PODWALL-ADM-')) && nflog.some(([c]) => c.startsWith('PODWALL-BSL-')) && nflog.some(([c]) => c.startsWith('KUBE-POD-FW-')));
+  for (const [c, r] of nflog) t.true(r.endsWith('--nflog-group 100 --nflog-threshold 1'), `${c}: ${r}`);
+});
