@@ -26,7 +26,7 @@ test('render: Admin and Baseline tier chains, the pod chains jump to them (Basel
   t.is(admin.code, 0, admin.err);
   t.regex(admin.out, new RegExp(`^:PODWALL-ADM-${CHAIN} - \\[0:0\\]$`, 'm'), 'the Admin chain is declared');
   t.regex(admin.out, new RegExp(`^-A KUBE-POD-FW-${CHAIN} -d 10\\.244\\.1\\.2/32 -m comment --comment "kube-system/coredns: ingress admin tier kube-system-guard" -j PODWALL-ADM-${CHAIN}$`, 'm'));
-  t.regex(admin.out, new RegExp(`^-A PODWALL-ADM-${CHAIN} .*-j NFLOG --nflog-prefix "podwall/1 cnp in ${CHAIN} cnp/kube-system-guard" --nflog-group 100$`, 'm'));
+  t.regex(admin.out, new RegExp(`^-A PODWALL-ADM-${CHAIN} .*-j NFLOG --nflog-prefix "podwall/1 cnp in ${CHAIN} cnp/kube-system-guard" --nflog-group 100 --nflog-threshold 1$`, 'm'));
   t.regex(admin.out, new RegExp(`^-A PODWALL-ADM-${CHAIN} .*rule deny-kube-system Deny.* -j REJECT --reject-with icmp-port-unreachable$`, 'm'));
   t.notRegex(admin.out, /PODWALL-BSL-/, 'no Baseline policy, no Baseline chain');
   const baseline = podwall('render', '-f', BASELINE, '--node', 'node-1');
