@@ -11,9 +11,14 @@
 // longest in both layouts (the last rule of each tree level; the last pod jumps of kube-router's
 // list). Per layout it measures new TCP connections/s (connect + reset loops) and the datagrams/s of
 // one established UDP flow, with the small load generators of datapath-load.ts, each run bounded in
-// time. The layouts are interleaved, in an order that rotates every round, --repeat times and the
-// medians compared, so the noise of a shared machine hits them alike. After each TCP run the packet
-// counter of the server's pod chain shows that the connections did go through it.
+// time. Every round measures every cell — no rules once, then podwall and kube-router at each N — in
+// an order that rotates every round, --repeat rounds. Each figure is compared with the no-rules run
+// of its own round (a paired ratio), and the median of those ratios is reported with their range:
+// the rates of a shared machine drift by tens of percent between rounds, and a ratio of two runs a
+// few seconds apart cancels most of that drift where a ratio of two medians does not. Flatness is
+// likewise paired: podwall at the largest N ÷ podwall at the smallest N, in the same round. After
+// each TCP run the packet counter of the server's pod chain shows that the connections did go
+// through it.
 import { execFileSync, spawn } from 'node:child_process';
 import pino from 'pino';
 import { ClusterStore } from '../cluster/store.js';
@@ -27,7 +32,7 @@ import { parseIptablesSave } from '../iptables/parse.js';
 import { run } from '../lab/netns.js';
 import { NodeNetns, NodeNetnsError } from './datapath-node.js';
 import { applyKubeRouterSync, krPodChain, kubeRouterFullSync, syncVersion } from './kube-router-layout.js';
-import { percentile } from './stats.js';
+import { median } from './stats.js';
 import { loadArgv } from './datapath-load.js';
 
 
@@ -52,9 +57,12 @@ export interface LayoutFigures {
   udp: number[];
   tcpMedian: number;
   udpMedian: number;
-  /** Median ÷ the same round set's median without rules. */
+  /** Median over the rounds of (this round's rate ÷ the same round's rate without rules). */
   tcpRatio: number;
   udpRatio: number;
+  /** The smallest and largest of those per-round ratios. */
+  tcpRatioRange: [number, number];
+  udpRatioRange: [number, number];
   /** Rules in KUBE-ROUTER-FORWARD and chains in the filter table. */
   forwardRules: number;
   chains: number;
@@ -79,11 +87,13 @@ export interface DatapathResult {
     udpRatio: number | null;
     udpRatioTarget: number;
     /**
-     * podwall's ratio to no rules at the largest N ÷ the same at the smallest (1 = flat). Ratios, not
-     * rates: each is measured against no rules in the same rounds, so load drift between N cancels.
+     * podwall's rate at the largest N ÷ its rate at the smallest N in the same round, median over the
+     * rounds (1 = flat; the same as the quotient of the two ratios to no rules of that round).
      */
     tcpFlatness: number | null;
     udpFlatness: number | null;
+    tcpFlatnessRange: [number, number] | null;
+    udpFlatnessRange: [number, number] | null;
     flatnessTarget: number;
   };
 }
@@ -253,9 +263,24 @@ async function trial(python: string, client: string, server: string, kind: 'tcp'
   return serverOut.received! / clientOut.seconds!;
 }
 
+/** One measured cell of a round: no rules (once per round), or a layout at N pods. */
+interface Cell {
+  layout: Layout;
+  pods: number;
+}
+
+interface Samples {
+  tcp: number[];
+  udp: number[];
+  through: number[];
+  forwardRules: number;
+  chains: number;
+}
+
 export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   const progress = o.progress ?? (() => {});
   for (const n of o.pods) if (!Number.isInteger(n) || n < 2 || n > MAX_PODS) throw new Error(`--pods ${n}: expected whole numbers from 2 to ${MAX_PODS}`);
+  const pods = [...new Set(o.pods)];
   const python = findPython();
   let node: NodeNetns;
   try {
@@ -267,68 +292,72 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   try {
     const client = (await node.addPod(CLIENT_IP)).ns;
     const server = (await node.addPod(SERVER_IP)).ns;
-    const points: DatapathPoint[] = [];
-    for (const n of o.pods) {
-      const store = datapathCluster(n);
-      const acc = new Map<Layout, { tcp: number[]; udp: number[]; through: number[]; forwardRules: number; chains: number }>(LAYOUTS.map((l) => [l, { tcp: [], udp: [], through: [], forwardRules: 0, chains: 0 }]));
-      for (let r = 0; r < o.repeat; r++) {
-        // The order rotates every round, so a trend in the machine's load does not favour one layout.
-        for (const layout of LAYOUTS.map((_, i) => LAYOUTS[(i + r) % LAYOUTS.length]!)) {
-          progress(`${n} pods, round ${r + 1}/${o.repeat}: ${layout}`);
-          const podChain = await program(node, store, layout);
-          const a = acc.get(layout)!;
-          const tcp = await trial(python, client, server, 'tcp', o);
-          const shape = tableShape(node.ns);
-          a.forwardRules = shape.forwardRules;
-          a.chains = shape.chains;
-          if (podChain) a.through.push(shape.counter(podChain) / (tcp * o.seconds));
-          a.tcp.push(tcp);
-          a.udp.push(await trial(python, client, server, 'udp', o));
-        }
+    const stores = new Map(pods.map((n) => [n, datapathCluster(n)]));
+    // No rules do not depend on N: measured once per round, the reference of every other cell.
+    const cells: Cell[] = [{ layout: 'none', pods: 0 }, ...pods.flatMap((n) => LAYOUTS.filter((l) => l !== 'none').map((layout) => ({ layout, pods: n })))];
+    const key = (c: Cell) => `${c.layout}@${c.pods}`;
+    const acc = new Map<string, Samples>(cells.map((c) => [key(c), { tcp: [], udp: [], through: [], forwardRules: 0, chains: 0 }]));
+    for (let r = 0; r < o.repeat; r++) {
+      // The order rotates every round, so a trend in the machine's load does not favour one cell.
+      for (const cell of cells.map((_, i) => cells[(i + r) % cells.length]!)) {
+        progress(`round ${r + 1}/${o.repeat}: ${cell.layout === 'none' ? 'no rules' : `${cell.layout}, ${cell.pods} pods`}`);
+        const podChain = await program(node, stores.get(cell.pods) ?? stores.get(pods[0]!)!, cell.layout);
+        const a = acc.get(key(cell))!;
+        const tcp = await trial(python, client, server, 'tcp', o);
+        const shape = tableShape(node.ns);
+        a.forwardRules = shape.forwardRules;
+        a.chains = shape.chains;
+        if (podChain) a.through.push(shape.counter(podChain) / (tcp * o.seconds));
+        a.tcp.push(tcp);
+        a.udp.push(await trial(python, client, server, 'udp', o));
       }
-      const base = acc.get('none')!;
-      const baseTcp = percentile(base.tcp, 50);
-      const baseUdp = percentile(base.udp, 50);
-      points.push({
-        pods: n,
-        layouts: LAYOUTS.map((layout) => {
-          const a = acc.get(layout)!;
-          const tcpMedian = percentile(a.tcp, 50);
-          const udpMedian = percentile(a.udp, 50);
-          return {
-            layout,
-            tcp: a.tcp.map(Math.round),
-            udp: a.udp.map(Math.round),
-            tcpMedian: Math.round(tcpMedian),
-            udpMedian: Math.round(udpMedian),
-            tcpRatio: round3(tcpMedian / baseTcp),
-            udpRatio: round3(udpMedian / baseUdp),
-            forwardRules: a.forwardRules,
-            chains: a.chains,
-            ...(a.through.length ? { throughPodChain: round3(Math.min(...a.through)) } : {}),
-          };
-        }),
-      });
     }
     await emptyTables(node.ns);
-    const at = (p: DatapathPoint | undefined, l: Layout) => p?.layouts.find((x) => x.layout === l);
-    const largest = points.reduce<DatapathPoint | undefined>((m, p) => (!m || p.pods > m.pods ? p : m), undefined);
-    const smallest = points.reduce<DatapathPoint | undefined>((m, p) => (!m || p.pods < m.pods ? p : m), undefined);
-    const pw = at(largest, 'podwall');
-    const pw0 = at(smallest, 'podwall');
+    const none = acc.get(key({ layout: 'none', pods: 0 }))!;
+    const paired = (xs: number[], ys: number[]): number[] => xs.map((x, i) => x / ys[i]!);
+    const points: DatapathPoint[] = pods.map((n) => ({
+      pods: n,
+      layouts: LAYOUTS.map((layout) => {
+        const a = layout === 'none' ? none : acc.get(key({ layout, pods: n }))!;
+        const tcpRatios = paired(a.tcp, none.tcp);
+        const udpRatios = paired(a.udp, none.udp);
+        return {
+          layout,
+          tcp: a.tcp.map(Math.round),
+          udp: a.udp.map(Math.round),
+          tcpMedian: Math.round(median(a.tcp)),
+          udpMedian: Math.round(median(a.udp)),
+          tcpRatio: round3(median(tcpRatios)),
+          udpRatio: round3(median(udpRatios)),
+          tcpRatioRange: range(tcpRatios),
+          udpRatioRange: range(udpRatios),
+          forwardRules: a.forwardRules,
+          chains: a.chains,
+          ...(a.through.length ? { throughPodChain: round3(Math.min(...a.through)) } : {}),
+        };
+      }),
+    }));
+    const largest = Math.max(...pods);
+    const smallest = Math.min(...pods);
+    const pw = points.find((p) => p.pods === largest)?.layouts.find((l) => l.layout === 'podwall');
+    const hi = acc.get(key({ layout: 'podwall', pods: largest }))!;
+    const lo = acc.get(key({ layout: 'podwall', pods: smallest }))!;
+    const flat = largest !== smallest ? { tcp: paired(hi.tcp, lo.tcp), udp: paired(hi.udp, lo.udp) } : undefined;
     return {
-      machine: 'shared 2-core VM (packet rates vary run to run; compare the medians of one run)',
+      machine: 'shared 2-core VM (packet rates vary run to run; compare the ratios of one run)',
       seconds: o.seconds,
       repeat: o.repeat,
       points,
       targets: {
-        atPods: largest?.pods ?? 0,
+        atPods: largest,
         tcpRatio: pw ? pw.tcpRatio : null,
         tcpRatioTarget: 0.8,
         udpRatio: pw ? pw.udpRatio : null,
         udpRatioTarget: 0.9,
-        tcpFlatness: pw && pw0 && largest !== smallest ? round3(pw.tcpRatio / pw0.tcpRatio) : null,
-        udpFlatness: pw && pw0 && largest !== smallest ? round3(pw.udpRatio / pw0.udpRatio) : null,
+        tcpFlatness: flat ? round3(median(flat.tcp)) : null,
+        udpFlatness: flat ? round3(median(flat.udp)) : null,
+        tcpFlatnessRange: flat ? range(flat.tcp) : null,
+        udpFlatnessRange: flat ? range(flat.udp) : null,
         flatnessTarget: 0.9,
       },
     };
@@ -338,27 +367,33 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   }
 }
 
+const range = (xs: number[]): [number, number] => [round3(Math.min(...xs)), round3(Math.max(...xs))];
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 export function datapathTable(r: DatapathResult): string {
   const lines: string[] = [];
+  const span = (x: [number, number]) => `${x[0].toFixed(2)}–${x[1].toFixed(2)}`;
   lines.push(`podwall bench --datapath — ${r.machine}`);
-  lines.push(`one node namespace, a bridge, a client and a server pod; ${r.seconds} s per run, ${r.repeat} rounds of every layout (interleaved), Python load generators (one blocking loop each)`);
+  lines.push(`one node namespace, a bridge, a client and a server pod; ${r.seconds} s per run, ${r.repeat} rounds, each measuring every cell once (order rotating), Python load generators (one blocking loop each)`);
+  lines.push(`÷ none: the median over the rounds of (the cell's rate ÷ the no-rules rate of the same round), with the range of those ratios`);
   lines.push('');
-  lines.push(`  ${'pods'.padStart(5)} ${'layout'.padEnd(12)} ${'FORWARD rules'.padStart(13)} ${'chains'.padStart(7)} ${'TCP conn/s'.padStart(11)} ${'÷ none'.padStart(7)} ${'UDP dgram/s'.padStart(12)} ${'÷ none'.padStart(7)}   runs (conn/s | dgram/s)`);
+  lines.push(`  ${'pods'.padStart(5)} ${'layout'.padEnd(12)} ${'FORWARD rules'.padStart(13)} ${'chains'.padStart(7)} ${'TCP conn/s'.padStart(11)} ${'÷ none'.padStart(7)} ${'(range)'.padEnd(10)} ${'UDP dgram/s'.padStart(12)} ${'÷ none'.padStart(7)} ${'(range)'.padEnd(10)}   runs (conn/s | dgram/s)`);
   for (const p of r.points) {
     for (const l of p.layouts) {
       lines.push(
-        `  ${String(p.pods).padStart(5)} ${l.layout.padEnd(12)} ${String(l.forwardRules).padStart(13)} ${String(l.chains).padStart(7)} ${String(l.tcpMedian).padStart(11)} ${l.tcpRatio.toFixed(2).padStart(7)} ${String(l.udpMedian).padStart(12)} ${l.udpRatio.toFixed(2).padStart(7)}   ${l.tcp.join(' ')} | ${l.udp.join(' ')}${l.throughPodChain !== undefined && l.throughPodChain < 0.9 ? `  (only ${Math.round(l.throughPodChain * 100)} % of connections counted in the server's pod chain!)` : ''}`,
+        `  ${String(p.pods).padStart(5)} ${l.layout.padEnd(12)} ${String(l.forwardRules).padStart(13)} ${String(l.chains).padStart(7)} ${String(l.tcpMedian).padStart(11)} ${l.tcpRatio.toFixed(2).padStart(7)} ${span(l.tcpRatioRange).padEnd(10)} ${String(l.udpMedian).padStart(12)} ${l.udpRatio.toFixed(2).padStart(7)} ${span(l.udpRatioRange).padEnd(10)}   ${l.tcp.join(' ')} | ${l.udp.join(' ')}${l.throughPodChain !== undefined && l.throughPodChain < 0.9 ? `  (only ${Math.round(l.throughPodChain * 100)} % of connections counted in the server's pod chain!)` : ''}`,
       );
     }
   }
   const t = r.targets;
   const mark = (x: number | null, target: number) => (x === null ? 'not measured' : x >= target ? 'met' : 'MISSED');
+  const pw = r.points.find((p) => p.pods === t.atPods)?.layouts.find((l) => l.layout === 'podwall');
   lines.push('');
   lines.push('targets (reported, never asserted)');
-  lines.push(`  new TCP connections at ${t.atPods} pods, podwall ÷ no rules: ${t.tcpRatio ?? '-'} (target ≥ ${t.tcpRatioTarget}): ${mark(t.tcpRatio, t.tcpRatioTarget)}`);
-  lines.push(`  established UDP datagrams at ${t.atPods} pods, podwall ÷ no rules: ${t.udpRatio ?? '-'} (target ≥ ${t.udpRatioTarget}): ${mark(t.udpRatio, t.udpRatioTarget)}`);
-  lines.push(`  flat in pods, podwall's ratio at ${t.atPods} ÷ at the fewest: TCP ${t.tcpFlatness ?? '-'}, UDP ${t.udpFlatness ?? '-'} (target ≥ ${t.flatnessTarget}): ${t.tcpFlatness === null || t.udpFlatness === null ? 'not measured' : Math.min(t.tcpFlatness, t.udpFlatness) >= t.flatnessTarget ? 'met' : 'MISSED'}`);
+  lines.push(`  new TCP connections at ${t.atPods} pods, podwall ÷ no rules: ${t.tcpRatio ?? '-'}${pw ? ` (rounds ${span(pw.tcpRatioRange)})` : ''} (target ≥ ${t.tcpRatioTarget}): ${mark(t.tcpRatio, t.tcpRatioTarget)}`);
+  lines.push(`  established UDP datagrams at ${t.atPods} pods, podwall ÷ no rules: ${t.udpRatio ?? '-'}${pw ? ` (rounds ${span(pw.udpRatioRange)})` : ''} (target ≥ ${t.udpRatioTarget}): ${mark(t.udpRatio, t.udpRatioTarget)}`);
+  lines.push(
+    `  flat in pods, podwall at ${t.atPods} ÷ podwall at the fewest, same round: TCP ${t.tcpFlatness ?? '-'}${t.tcpFlatnessRange ? ` (rounds ${span(t.tcpFlatnessRange)})` : ''}, UDP ${t.udpFlatness ?? '-'}${t.udpFlatnessRange ? ` (rounds ${span(t.udpFlatnessRange)})` : ''} (target ≥ ${t.flatnessTarget}): ${t.tcpFlatness === null || t.udpFlatness === null ? 'not measured' : Math.min(t.tcpFlatness, t.udpFlatness) >= t.flatnessTarget ? 'met' : 'MISSED'}`,
+  );
   return lines.join('\n');
 }
