@@ -4,7 +4,10 @@
 // nothing outside the namespaces it creates). For each N in --pods, a cluster of N isolated local
 // pods (the client, the server and N-2 pods that exist only as IPs in the rules) is programmed three
 // ways in the node namespace, each on an emptied filter table:
-//   none         no rules at all
+//   none         no rules at all (the reference of the targets)
+//   conntrack    one rule that turns connection tracking on and matches nothing here — kube-proxy's
+//                `--ctstate INVALID -j DROP` — as on any node that runs kube-proxy: what part of the
+//                distance to no rules is conntrack's own, which every stateful layout pays
 //   podwall      podwall's render, applied by its dataplane (dispatch trees, podwall-isolated)
 //   kube-router  kube-router's layout of the same cluster (kube-router-layout.ts: seven jumps per pod)
 // The measured pair has the highest pod IPs and sorts last by name, so it sits where the scan is
@@ -36,8 +39,10 @@ import { median } from './stats.js';
 import { loadArgv } from './datapath-load.js';
 
 
-export type Layout = 'none' | 'podwall' | 'kube-router';
-export const LAYOUTS: readonly Layout[] = ['none', 'podwall', 'kube-router'];
+export type Layout = 'none' | 'conntrack' | 'podwall' | 'kube-router';
+export const LAYOUTS: readonly Layout[] = ['none', 'conntrack', 'podwall', 'kube-router'];
+/** Cells that do not depend on N: measured once per round. */
+const REFERENCES: readonly Layout[] = ['none', 'conntrack'];
 
 export interface DatapathOptions {
   /** Local pod counts to measure (each ≥ 2, ≤ 1,000). */
@@ -68,6 +73,8 @@ export interface LayoutFigures {
   chains: number;
   /** Share of the TCP connections whose first packet went through the server's pod chain (counter check). */
   throughPodChain?: number;
+  /** Whether the node's conntrack table held entries after the runs (connection tracking was on). */
+  tracked: boolean;
 }
 
 export interface DatapathPoint {
@@ -95,6 +102,12 @@ export interface DatapathResult {
     tcpFlatnessRange: [number, number] | null;
     udpFlatnessRange: [number, number] | null;
     flatnessTarget: number;
+    /**
+     * Not targets: podwall at the largest N ÷ conntrack only, same round (podwall's own rules, without
+     * the cost of connection tracking), median over the rounds.
+     */
+    tcpOverConntrack: number | null;
+    udpOverConntrack: number | null;
   };
 }
 
@@ -176,6 +189,10 @@ async function emptyTables(ns: string): Promise<void> {
 async function program(node: NodeNetns, store: ClusterStore, layout: Layout): Promise<string | undefined> {
   await emptyTables(node.ns);
   if (layout === 'none') return undefined;
+  if (layout === 'conntrack') {
+    await run('iptables-nft-restore', [], { ns: node.ns, input: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n' });
+    return undefined;
+  }
   if (layout === 'podwall') {
     const dp = new Dataplane({ netns: node.ns, backend: 'nft', families: ['ipv4'], logger: pino({ level: 'silent' }) });
     await dp.init();
@@ -198,6 +215,12 @@ function tableShape(ns: string): { forwardRules: number; chains: number; counter
     // The first rule of a pod chain (the COMMON jump) sees every packet that enters it.
     counter: (chain) => Number(/^\[(\d+):/.exec(text.split('\n').find((l) => l.startsWith(`[`) && l.includes(`-A ${chain} `)) ?? '')?.[1] ?? 0),
   };
+}
+
+/** Entries in the node namespace's conntrack table (the UDP flow's stays for 30 s). */
+function trackedEntries(ns: string): number {
+  const out = execFileSync('ip', ['netns', 'exec', ns, 'conntrack', '-C'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return Number(out.trim()) || 0;
 }
 
 interface Proc {
@@ -275,6 +298,7 @@ interface Samples {
   through: number[];
   forwardRules: number;
   chains: number;
+  tracked: boolean;
 }
 
 export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
@@ -293,14 +317,14 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
     const client = (await node.addPod(CLIENT_IP)).ns;
     const server = (await node.addPod(SERVER_IP)).ns;
     const stores = new Map(pods.map((n) => [n, datapathCluster(n)]));
-    // No rules do not depend on N: measured once per round, the reference of every other cell.
-    const cells: Cell[] = [{ layout: 'none', pods: 0 }, ...pods.flatMap((n) => LAYOUTS.filter((l) => l !== 'none').map((layout) => ({ layout, pods: n })))];
+    // The references do not depend on N: measured once per round; no rules is the reference of every ratio.
+    const cells: Cell[] = [...REFERENCES.map((layout) => ({ layout, pods: 0 })), ...pods.flatMap((n) => LAYOUTS.filter((l) => !REFERENCES.includes(l)).map((layout) => ({ layout, pods: n })))];
     const key = (c: Cell) => `${c.layout}@${c.pods}`;
-    const acc = new Map<string, Samples>(cells.map((c) => [key(c), { tcp: [], udp: [], through: [], forwardRules: 0, chains: 0 }]));
+    const acc = new Map<string, Samples>(cells.map((c) => [key(c), { tcp: [], udp: [], through: [], forwardRules: 0, chains: 0, tracked: false }]));
     for (let r = 0; r < o.repeat; r++) {
       // The order rotates every round, so a trend in the machine's load does not favour one cell.
       for (const cell of cells.map((_, i) => cells[(i + r) % cells.length]!)) {
-        progress(`round ${r + 1}/${o.repeat}: ${cell.layout === 'none' ? 'no rules' : `${cell.layout}, ${cell.pods} pods`}`);
+        progress(`round ${r + 1}/${o.repeat}: ${cell.layout === 'none' ? 'no rules' : REFERENCES.includes(cell.layout) ? cell.layout : `${cell.layout}, ${cell.pods} pods`}`);
         const podChain = await program(node, stores.get(cell.pods) ?? stores.get(pods[0]!)!, cell.layout);
         const a = acc.get(key(cell))!;
         const tcp = await trial(python, client, server, 'tcp', o);
@@ -310,6 +334,7 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
         if (podChain) a.through.push(shape.counter(podChain) / (tcp * o.seconds));
         a.tcp.push(tcp);
         a.udp.push(await trial(python, client, server, 'udp', o));
+        a.tracked = trackedEntries(node.ns) > 0;
       }
     }
     await emptyTables(node.ns);
@@ -318,7 +343,7 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
     const points: DatapathPoint[] = pods.map((n) => ({
       pods: n,
       layouts: LAYOUTS.map((layout) => {
-        const a = layout === 'none' ? none : acc.get(key({ layout, pods: n }))!;
+        const a = acc.get(key({ layout, pods: REFERENCES.includes(layout) ? 0 : n }))!;
         const tcpRatios = paired(a.tcp, none.tcp);
         const udpRatios = paired(a.udp, none.udp);
         return {
@@ -334,6 +359,7 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
           forwardRules: a.forwardRules,
           chains: a.chains,
           ...(a.through.length ? { throughPodChain: round3(Math.min(...a.through)) } : {}),
+          tracked: a.tracked,
         };
       }),
     }));
@@ -343,6 +369,7 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
     const hi = acc.get(key({ layout: 'podwall', pods: largest }))!;
     const lo = acc.get(key({ layout: 'podwall', pods: smallest }))!;
     const flat = largest !== smallest ? { tcp: paired(hi.tcp, lo.tcp), udp: paired(hi.udp, lo.udp) } : undefined;
+    const ct = acc.get(key({ layout: 'conntrack', pods: 0 }))!;
     return {
       machine: 'shared 2-core VM (packet rates vary run to run; compare the ratios of one run)',
       seconds: o.seconds,
@@ -359,6 +386,8 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
         tcpFlatnessRange: flat ? range(flat.tcp) : null,
         udpFlatnessRange: flat ? range(flat.udp) : null,
         flatnessTarget: 0.9,
+        tcpOverConntrack: round3(median(paired(hi.tcp, ct.tcp))),
+        udpOverConntrack: round3(median(paired(hi.udp, ct.udp))),
       },
     };
   } finally {
@@ -395,5 +424,11 @@ export function datapathTable(r: DatapathResult): string {
   lines.push(
     `  flat in pods, podwall at ${t.atPods} ÷ podwall at the fewest, same round: TCP ${t.tcpFlatness ?? '-'}${t.tcpFlatnessRange ? ` (rounds ${span(t.tcpFlatnessRange)})` : ''}, UDP ${t.udpFlatness ?? '-'}${t.udpFlatnessRange ? ` (rounds ${span(t.udpFlatnessRange)})` : ''} (target ≥ ${t.flatnessTarget}): ${t.tcpFlatness === null || t.udpFlatness === null ? 'not measured' : Math.min(t.tcpFlatness, t.udpFlatness) >= t.flatnessTarget ? 'met' : 'MISSED'}`,
   );
+  const ct = r.points[0]?.layouts.find((l) => l.layout === 'conntrack');
+  if (ct) {
+    lines.push(
+      `  (not targets) conntrack only ÷ no rules: TCP ${ct.tcpRatio}, UDP ${ct.udpRatio}; podwall at ${t.atPods} pods ÷ conntrack only, same round: TCP ${t.tcpOverConntrack ?? '-'}, UDP ${t.udpOverConntrack ?? '-'}`,
+    );
+  }
   return lines.join('\n');
 }
