@@ -16,7 +16,7 @@
 // really have inside --service-node-port-range.
 import { LRUCache } from 'lru-cache';
 import type { Protocol } from './model.js';
-import { cidrContainsIP, mustCIDR, parseIP, prefixMask, type Cidr } from '../net/ip.js';
+import { bitsOf, cidrContainsIP, mustCIDR, parseCIDR, parseIP, prefixMask, type Cidr } from '../net/ip.js';
 
 export interface ServiceRanges {
   /** --service-cluster-ip-range (canonical CIDRs, any family). */
@@ -101,6 +101,9 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
   for (const n of nodes) for (const a of n.addresses) if (!nodeAddr.has(a)) nodeAddr.set(a, n.name);
   // Pod CIDRs by family and prefix length, then network address: a lookup per distinct prefix length
   // instead of a scan of every node's CIDRs per Service address (50,000 addresses × 2,000 nodes at L).
+  // Longest prefix first, and within a prefix the first node in the given order: which node an
+  // address is refused for depends only on the nodes whose CIDRs hold it (so a node change can be
+  // judged by its own CIDRs alone, see ServiceExemptionCache).
   const podCIDRs = new Map<string, { family: Cidr['family']; prefix: number; byAddr: Map<bigint, string> }>();
   for (const n of nodes) {
     for (const c of n.podCIDRs) {
@@ -111,8 +114,9 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
       if (!g.byAddr.has(cidr.addr)) g.byAddr.set(cidr.addr, n.name);
     }
   }
+  const groups = [...podCIDRs.values()].sort((a, b) => b.prefix - a.prefix);
   const podCIDRNode = (a: { family: Cidr['family']; value: bigint }): string | undefined => {
-    for (const g of podCIDRs.values()) {
+    for (const g of groups) {
       if (g.family !== a.family) continue;
       const node = g.byAddr.get(a.value & prefixMask(g.family, g.prefix));
       if (node !== undefined) return node;
@@ -159,4 +163,121 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
   }
   const sorted = (x: Set<number>) => [...x].sort((a, b) => a - b);
   return { addressPorts, nodePorts: { TCP: sorted(byProto.TCP), UDP: sorted(byProto.UDP), SCTP: sorted(byProto.SCTP) }, refused, refusedNodePorts };
+}
+
+/**
+ * Sorted Service address values per family, built once per Services list (on the first node change
+ * judged against it): which Service addresses lie inside a CIDR is a binary search.
+ */
+const addressIndexes = new WeakMap<readonly ServiceAddresses[], { texts: Set<string>; sorted: Record<Cidr['family'], bigint[]> }>();
+
+function addressIndex(services: readonly ServiceAddresses[]): { texts: Set<string>; sorted: Record<Cidr['family'], bigint[]> } {
+  let idx = addressIndexes.get(services);
+  if (idx) return idx;
+  idx = { texts: new Set(), sorted: { ipv4: [], ipv6: [] } };
+  for (const s of services) {
+    for (const list of [s.clusterIPs, s.externalIPs, s.loadBalancerIPs]) {
+      for (const text of list) {
+        if (idx.texts.has(text)) continue;
+        idx.texts.add(text);
+        const a = ip(text);
+        if (a) idx.sorted[a.family].push(a.value);
+      }
+    }
+  }
+  for (const f of ['ipv4', 'ipv6'] as const) idx.sorted[f].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  addressIndexes.set(services, idx);
+  return idx;
+}
+
+/** Whether any Service address equals one of these node addresses or lies inside one of these CIDRs. */
+function holdsServiceAddress(services: readonly ServiceAddresses[], node: NodeAddresses): boolean {
+  const idx = addressIndex(services);
+  for (const a of node.addresses) if (idx.texts.has(a)) return true;
+  for (const c of node.podCIDRs) {
+    const r = parseCIDR(c);
+    // A CIDR that does not parse is judged by the full computation (which rejects it the same way).
+    if (!r.ok) return true;
+    const lo = r.cidr.addr;
+    const hi = lo | (((1n << BigInt(bitsOf(r.cidr.family))) - 1n) ^ prefixMask(r.cidr.family, r.cidr.prefix));
+    const list = idx.sorted[r.cidr.family];
+    let a = 0;
+    let b = list.length;
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (list[m]! < lo) a = m + 1;
+      else b = m;
+    }
+    if (a < list.length && list[a]! <= hi) return true;
+  }
+  return false;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * The exemptions of one Services list and one set of ranges, kept across node changes. A node
+ * joining, leaving or changing can only change the verdict of a Service address that equals one of
+ * that node's addresses or lies in one of its pod CIDRs (before or after the change): when no
+ * Service address does — the usual case, pod CIDRs and Service ranges do not overlap — the result
+ * is the previous one, the same object (so the render reuses its set); otherwise everything is
+ * judged again. Always equal to serviceExemptions(services, nodes, ranges) (a property test holds it
+ * to that).
+ */
+export class ServiceExemptionCache {
+  private last: { nodes: readonly NodeAddresses[]; result: ServiceExemptions } | undefined;
+  /** How the last call was answered (tests, benchmarks). */
+  lastPath: 'same' | 'incremental' | 'full' = 'full';
+
+  constructor(
+    private readonly services: readonly ServiceAddresses[],
+    private readonly ranges: ServiceRanges,
+  ) {}
+
+  forNodes(nodes: readonly NodeAddresses[]): ServiceExemptions {
+    const last = this.last;
+    if (last && last.nodes === nodes) {
+      this.lastPath = 'same';
+      return last.result;
+    }
+    if (last && this.unaffected(last.nodes, nodes)) {
+      this.last = { nodes, result: last.result };
+      this.lastPath = 'incremental';
+      return last.result;
+    }
+    const result = serviceExemptions(this.services, nodes, this.ranges);
+    this.last = { nodes, result };
+    this.lastPath = 'full';
+    return result;
+  }
+
+  /** Whether going from `before` to `after` leaves every Service address's verdict as it was. */
+  private unaffected(before: readonly NodeAddresses[], after: readonly NodeAddresses[]): boolean {
+    const old = new Map<string, NodeAddresses>();
+    for (const n of before) {
+      if (old.has(n.name)) return false; // duplicate names: judge everything
+      old.set(n.name, n);
+    }
+    const kept: string[] = [];
+    const seen = new Set<string>();
+    for (const n of after) {
+      if (seen.has(n.name)) return false;
+      seen.add(n.name);
+      const o = old.get(n.name);
+      if (o && o === n) {
+        kept.push(n.name);
+        continue;
+      }
+      if (o && sameList(o.addresses, n.addresses) && sameList(o.podCIDRs, n.podCIDRs)) {
+        kept.push(n.name);
+        continue;
+      }
+      if (holdsServiceAddress(this.services, n) || (o && holdsServiceAddress(this.services, o))) return false;
+    }
+    for (const n of before) if (!seen.has(n.name) && holdsServiceAddress(this.services, n)) return false;
+    // The nodes that stayed keep their relative order (ties between them are decided by it).
+    const keptSet = new Set(kept);
+    const keptBefore = before.filter((n) => keptSet.has(n.name)).map((n) => n.name);
+    return sameList(keptBefore, kept);
+  }
 }

@@ -33,7 +33,7 @@ import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js
 import { LRUCache } from 'lru-cache';
 import { sanitizeComment } from '../iptables/write.js';
 import { formatCIDR, parseCIDR } from '../net/ip.js';
-import { serviceExemptions, type ServiceExemptions, type ServiceRanges } from '../cluster/service-exemptions.js';
+import { ServiceExemptionCache, type ServiceExemptions, type ServiceRanges } from '../cluster/service-exemptions.js';
 import type { CidrPeer, Plan, PlanClusterPolicy, PlanPod, PlanPolicy, PlanPort, PlanRule, PodPeer } from '../policy/plan.js';
 import { renderTierChain } from './render-cnp.js';
 import { DEFAULT_LOG_LIMIT, encodePrefix, limitArgs, type LogLimit, type NflogTag } from './nflog.js';
@@ -169,19 +169,18 @@ function rangesOf(list: readonly string[], flag: string): string[] {
 
 /**
  * Exemptions depend on the plan's Services and nodes (arrays the incremental compiler keeps while
- * nothing in them changed) and on the range flags.
+ * nothing in them changed) and on the range flags; a node change is judged by that node alone
+ * (ServiceExemptionCache), so the 10^4 Service addresses of a large cluster are not judged again.
  */
-const exemptionCache = new WeakMap<readonly object[], WeakMap<readonly object[], Map<string, ServiceExemptions>>>();
+const exemptionCache = new WeakMap<readonly object[], Map<string, ServiceExemptionCache>>();
 
 function cachedExemptions(plan: Plan, ranges: ServiceRanges): ServiceExemptions {
-  let byNodes = exemptionCache.get(plan.services);
-  if (!byNodes) exemptionCache.set(plan.services, (byNodes = new WeakMap()));
-  let byRanges = byNodes.get(plan.nodes);
-  if (!byRanges) byNodes.set(plan.nodes, (byRanges = new Map()));
+  let byRanges = exemptionCache.get(plan.services);
+  if (!byRanges) exemptionCache.set(plan.services, (byRanges = new Map()));
   const key = JSON.stringify(ranges);
-  let hit = byRanges.get(key);
-  if (!hit) byRanges.set(key, (hit = serviceExemptions(plan.services, plan.nodes, ranges)));
-  return hit;
+  let cache = byRanges.get(key);
+  if (!cache) byRanges.set(key, (cache = new ServiceExemptionCache(plan.services, ranges)));
+  return cache.forNodes(plan.nodes);
 }
 
 const serviceSetCache = new WeakMap<ServiceExemptions, Map<Family, Ipset>>();
