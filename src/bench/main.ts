@@ -10,6 +10,7 @@
 // `npm run bench -- analysis` (or `--analysis`): podwall matrix and diff at 1,000 endpoints and 500
 // policies on 3 ports, as the CLI in fresh processes (analysis.ts).
 import { execFileSync } from 'node:child_process';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -111,6 +112,12 @@ export interface EventStats {
   processesP50: number;
   linesP50: number;
   linesMax: number;
+  /** Latency minus kernel time (compile, render, diff, payloads, spawning), p50 and p99. */
+  ownP50: number;
+  ownP99: number;
+  /** Garbage-collection pauses inside the event's window, p99 and max (ms). */
+  gcP99: number;
+  gcMax: number;
 }
 
 async function run(args: Args): Promise<Record<string, unknown>> {
@@ -127,6 +134,13 @@ async function run(args: Args): Promise<Record<string, unknown>> {
 
   // ---- cold start
   progress(`cold start: ${cluster.pods.length} pods, ${cluster.policies.length} policies, ${cluster.namespaces.length} namespaces, ${cluster.nodes.length} nodes; local node ${node}`);
+  // GC pauses, attributed to events afterwards by their start time (entries arrive asynchronously).
+  const gcPauses: { start: number; ms: number }[] = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, ms: e.duration });
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  const gcIn = (from: number, to: number) => gcPauses.reduce((n, g) => (g.start >= from && g.start < to ? n + g.ms : n), 0);
   const cpu0 = process.cpuUsage();
   const inc = new IncrementalCompiler(store, node);
   t = now();
@@ -178,6 +192,7 @@ async function run(args: Args): Promise<Record<string, unknown>> {
     const lines: number[] = [];
     const floor: number[] = [];
     const procs: number[] = [];
+    const windows: [number, number][] = [];
     for (const ev of evs) {
       const before = snapshotOf(dp.snapshot());
       const spawned0 = spawned;
@@ -185,6 +200,7 @@ async function run(args: Args): Promise<Record<string, unknown>> {
       applyChanges(store, ev);
       const r = await dp.apply(renderAll(inc.build()));
       lat.push(now() - t0);
+      windows.push([t0, now()]);
       kern.push(kernelMs(r));
       procs.push(spawned - spawned0);
       lines.push(r.ipsetLines + r.iptablesLines);
@@ -197,6 +213,9 @@ async function run(args: Args): Promise<Record<string, unknown>> {
     }
     const kernelP50 = percentile(kern, 50);
     const floorP50 = percentile(floor, 50);
+    await new Promise((r) => setImmediate(r)); // let the last GC entries arrive
+    const own = lat.map((l, j) => l - kern[j]!);
+    const gc = windows.map(([a, b]) => gcIn(a, b));
     events.push({
       kind,
       n: lat.length,
@@ -209,10 +228,15 @@ async function run(args: Args): Promise<Record<string, unknown>> {
       processesP50: percentile(procs, 50),
       linesP50: percentile(lines, 50),
       linesMax: Math.max(0, ...lines),
+      ownP50: ms(percentile(own, 50)),
+      ownP99: ms(percentile(own, 99)),
+      gcP99: ms(percentile(gc, 99)),
+      gcMax: ms(Math.max(0, ...gc)),
     });
   }
   // The floor transactions must have left exactly what podwall believes is in the kernel.
   const floorDrift = (await dp.resync()).drift;
+  gcObserver.disconnect();
   const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
 
   // ---- kube-router's layout, same cluster, same kernel
@@ -286,8 +310,9 @@ function table(r: Record<string, unknown>): string {
   lines.push(`  peak RSS ${r.peakRssMB} MB`);
   lines.push('');
   lines.push('events: store update → kernel accepted (ms)');
-  lines.push(`  ${'kind'.padEnd(20)} ${'n'.padStart(5)} ${'p50'.padStart(8)} ${'p90'.padStart(8)} ${'p99'.padStart(8)} ${'kernel p50'.padStart(11)} ${'floor p50'.padStart(10)} ${'÷ floor'.padStart(8)} ${'procs'.padStart(6)} ${'lines p50'.padStart(10)} ${'max'.padStart(6)}`);
-  for (const e of ev) lines.push(`  ${e.kind.padEnd(20)} ${String(e.n).padStart(5)} ${String(e.p50).padStart(8)} ${String(e.p90).padStart(8)} ${String(e.p99).padStart(8)} ${String(e.kernelP50).padStart(11)} ${String(e.floorP50).padStart(10)} ${String(e.kernelToFloor ?? '-').padStart(8)} ${String(e.processesP50).padStart(6)} ${String(e.linesP50).padStart(10)} ${String(e.linesMax).padStart(6)}`);
+  lines.push(`  ${'kind'.padEnd(20)} ${'n'.padStart(5)} ${'p50'.padStart(8)} ${'p90'.padStart(8)} ${'p99'.padStart(8)} ${'kernel p50'.padStart(11)} ${'floor p50'.padStart(10)} ${'÷ floor'.padStart(8)} ${'procs'.padStart(6)} ${'lines p50'.padStart(10)} ${'max'.padStart(6)} ${'own p50/p99'.padStart(12)} ${'gc p99/max'.padStart(11)}`);
+  for (const e of ev) lines.push(`  ${e.kind.padEnd(20)} ${String(e.n).padStart(5)} ${String(e.p50).padStart(8)} ${String(e.p90).padStart(8)} ${String(e.p99).padStart(8)} ${String(e.kernelP50).padStart(11)} ${String(e.floorP50).padStart(10)} ${String(e.kernelToFloor ?? '-').padStart(8)} ${String(e.processesP50).padStart(6)} ${String(e.linesP50).padStart(10)} ${String(e.linesMax).padStart(6)} ${`${e.ownP50}/${e.ownP99}`.padStart(12)} ${`${e.gcP99}/${e.gcMax}`.padStart(11)}`);
+  lines.push('  (own: latency minus kernel time — compile, render, diff, payloads, spawning; gc: garbage-collection pauses inside the event)');
   lines.push('  (floor: the same change as the smallest transaction the tools allow — one ipset restore, one iptables-restore --noflush with rule-level edits — on the same table, in the same run)');
   lines.push('');
   const k = kr as Partial<import('./kube-router-layout.js').KubeRouterMeasurement> & { error?: string };

@@ -6,7 +6,7 @@ import type { Family } from '../cluster/model.js';
 import type { Ipset, IpsetMember, IptChain, IptRule } from '../iptables/model.js';
 import { parseIpsetSave, parseIptablesSave } from '../iptables/parse.js';
 import type { IpsetOp, RestoreTable } from '../iptables/write.js';
-import { canonicalMember, setOptions, maxelemFor } from './ipset.js';
+import { canonicalMember, isSortedCanonical, setOptions, maxelemFor } from './ipset.js';
 import { BUILTIN_HOOKS, ISOLATED_SET, PROGRAMMED_SET, TMP_SET_PREFIX, isOwnedChain, isOwnedSet, tmpSetName, type BuiltinHook } from './names.js';
 import type { Desired, JumpRule } from './render.js';
 
@@ -277,6 +277,45 @@ function addOps(name: string, keys: Iterable<string>): IpsetOp[] {
 }
 
 /**
+ * Member keys to add and to delete going from `cur` to `want`. Two lists built by hashIpSet (sorted,
+ * canonical, deduplicated: their keys are their entries) are compared in one merge walk — a peer
+ * set of thousands of pods that gained one pod costs a walk, not two sets of keys; anything else
+ * as sets of canonical keys.
+ */
+export function memberChanges(cur: Ipset, want: Ipset): { toAdd: string[]; toDel: string[] } {
+  const toAdd: string[] = [];
+  const toDel: string[] = [];
+  const a = cur.members;
+  const b = want.members;
+  if (cur.type === want.type && cur.family === want.family && isSortedCanonical(a) && isSortedCanonical(b)) {
+    let i = 0;
+    let j = 0;
+    while (i < a.length && j < b.length) {
+      const x = a[i]!.entry;
+      const y = b[j]!.entry;
+      if (x === y) {
+        i++;
+        j++;
+      } else if (x < y) {
+        toDel.push(x);
+        i++;
+      } else {
+        toAdd.push(y);
+        j++;
+      }
+    }
+    for (; i < a.length; i++) toDel.push(a[i]!.entry);
+    for (; j < b.length; j++) toAdd.push(b[j]!.entry);
+    return { toAdd, toDel };
+  }
+  const have = memberKeys(cur);
+  const wantKeys = memberKeys(want);
+  for (const k of wantKeys) if (!have.has(k)) toAdd.push(k);
+  for (const k of have) if (!wantKeys.has(k)) toDel.push(k);
+  return { toAdd, toDel };
+}
+
+/**
  * Set changes: a new set is created and filled; a changed one gets add/del lines, or a temporary set
  * filled and swapped in when that is shorter (or when it needs a larger maxelem).
  */
@@ -291,12 +330,13 @@ export function planIpset(desiredSets: readonly Ipset[], current: SetState): Ips
     if (wanted.has(s.name)) continue;
     wanted.add(s.name);
     const cur = current.get(s.name);
-    const want = memberKeys(s);
+    const want = cur && cur.type === s.type && cur.family === s.family && isSortedCanonical(cur.members) && isSortedCanonical(s.members) ? { size: s.members.length } : memberKeys(s);
     const late = isLateAddSet(s.name);
     if (!cur) {
       plan.created.push(s.name);
-      const create: IpsetOp = { op: 'create', name: s.name, type: s.type, family: s.family, options: setOptions(want.size) };
-      const adds = addOps(s.name, want);
+      const keys = memberKeys(s);
+      const create: IpsetOp = { op: 'create', name: s.name, type: s.type, family: s.family, options: setOptions(keys.size) };
+      const adds = addOps(s.name, keys);
       if (late) {
         plan.early.push({ set: s.name, ops: [create] });
         if (adds.length) plan.late.push({ set: s.name, ops: adds });
@@ -309,9 +349,7 @@ export function planIpset(desiredSets: readonly Ipset[], current: SetState): Ips
     }
     // The very member list applied last time (state keeps the desired list once it is in the kernel).
     if (cur.members === s.members && maxelemOf(cur) >= s.members.length) continue;
-    const have = memberKeys(cur);
-    const toAdd = [...want].filter((k) => !have.has(k));
-    const toDel = [...have].filter((k) => !want.has(k));
+    const { toAdd, toDel } = memberChanges(cur, s);
     const needRoom = maxelemOf(cur) < want.size;
     if (toAdd.length === 0 && toDel.length === 0 && !needRoom) continue;
     plan.updated.push(s.name);
@@ -322,7 +360,7 @@ export function planIpset(desiredSets: readonly Ipset[], current: SetState): Ips
         set: s.name,
         ops: [
           { op: 'create', name: tmp, type: s.type, family: s.family, options: ['maxelem', String(Math.max(maxelemFor(want.size), maxelemOf(cur)))] },
-          ...addOps(tmp, want),
+          ...addOps(tmp, memberKeys(s)),
           { op: 'swap', name: tmp, other: s.name },
           { op: 'destroy', name: tmp },
         ],

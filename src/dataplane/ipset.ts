@@ -89,18 +89,35 @@ export function sortMembers(ms: IpsetMember[]): IpsetMember[] {
   return ms.sort((a, b) => cmp(a.entry, b.entry) || (a.nomatch ? 1 : 0) - (b.nomatch ? 1 : 0));
 }
 
+/**
+ * Member lists built here for hash:ip sets: canonical entries, no `nomatch`, no duplicates, sorted by
+ * entry. Two such lists are diffed by one merge walk (diff.ts) instead of as sets of keys.
+ */
+const sortedCanonical = new WeakSet<readonly IpsetMember[]>();
+
+/** Whether this member list is canonical, deduplicated and sorted (built by hashIpSet). */
+export function isSortedCanonical(members: readonly IpsetMember[]): boolean {
+  return sortedCanonical.has(members);
+}
+
 /** A hash:ip set with the addresses of this family among `ips` (canonical, deduplicated, sorted). */
 export function hashIpSet(name: string, family: Family, ips: Iterable<string>): Ipset {
+  const members = hashIpMembers(family, ips);
+  sortedCanonical.add(members);
+  return { name, type: 'hash:ip', family: setFamily(family), options: [], members };
+}
+
+function hashIpMembers(family: Family, ips: Iterable<string>): IpsetMember[] {
   if (Array.isArray(ips)) {
     const fast = sortedCanonicalMembers(ips as readonly string[], family);
-    if (fast) return { name, type: 'hash:ip', family: setFamily(family), options: [], members: fast };
+    if (fast) return fast;
   }
   const seen = new Set<string>();
   for (const ip of ips) {
     const c = canonicalIP(ip, family);
     if (c !== undefined) seen.add(c);
   }
-  return { name, type: 'hash:ip', family: setFamily(family), options: [], members: [...seen].sort().map((entry) => ({ entry })) };
+  return [...seen].sort().map((entry) => ({ entry }));
 }
 
 /**

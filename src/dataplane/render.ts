@@ -265,11 +265,29 @@ function cachedBy(source: readonly object[], key: string, make: () => Ipset): Ip
 /** Members of a hash:ip set per peer IP list (shared by every rule naming the same peer). */
 const peerMembersCache = new WeakMap<readonly string[], Map<Family, IpsetMember[]>>();
 
+/**
+ * The IP list and members a set name was last rendered with: a recompiled policy whose peer still
+ * selects the same pods gets a new (equal) IP list, and keeps the member list the kernel already has
+ * (the diff then skips the set by identity).
+ */
+const lastPeerMembers = new LRUCache<string, { ips: readonly string[]; members: IpsetMember[] }>({ max: 16384 });
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function hashIpSetOf(name: string, family: Family, ips: readonly string[]): Ipset {
   let m = peerMembersCache.get(ips);
   if (!m) peerMembersCache.set(ips, (m = new Map()));
   let members = m.get(family);
-  if (!members) m.set(family, (members = hashIpSet(name, family, ips).members));
+  if (!members) {
+    const last = lastPeerMembers.get(name);
+    members = last && sameStrings(last.ips, ips) ? last.members : hashIpSet(name, family, ips).members;
+    m.set(family, members);
+  }
+  lastPeerMembers.set(name, { ips, members });
   return { name, type: 'hash:ip', family: setFamily(family), options: [], members };
 }
 
@@ -566,6 +584,21 @@ function renderPod(pod: PlanPod, family: Family, policies: ReadonlyMap<string, P
   return { chain: { name: chain, policy: '-', rules }, policyChains, tierChains, dispatch };
 }
 
+/**
+ * The dispatch trees of the last render per family and direction: most events leave the isolated
+ * pods (the pod renders' dispatch entries, reused by identity while a pod is unchanged) as they were,
+ * and then the trees are too.
+ */
+const lastDispatch = new Map<string, { entries: readonly DispatchEntry[]; chains: IptChain[] }>();
+function cachedDispatchChains(family: Family, direction: 'dst' | 'src', entries: readonly DispatchEntry[]): IptChain[] {
+  const k = `${family}/${direction}`;
+  const hit = lastDispatch.get(k);
+  if (hit && hit.entries.length === entries.length && hit.entries.every((e, i) => e === entries[i])) return hit.chains;
+  const chains = dispatchChains(family, direction, entries);
+  lastDispatch.set(k, { entries: [...entries], chains });
+  return chains;
+}
+
 /** The isolated-pod set, reused (with its member list) while the isolated pods stay the same. */
 const lastIsolated = new Map<string, { key: string; set: Ipset }>();
 function cachedIsolatedSet(name: string, family: Family, entries: readonly DispatchEntry[]): Ipset {
@@ -613,14 +646,19 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   // Pod chains and the jumps into them.
   const dispatch: DispatchEntry[] = [];
   const podChains: IptChain[] = [];
-  const wantedPolicyChains = new Map<string, { policy: PlanPolicy; direction: Direction }>();
+  /** Policy id → direction → its chain name, for the policies a pod chain jumps to. */
+  const wantedPolicyChains = new Map<string, Partial<Record<Direction, string>>>();
   const wantedTierChains = new Map<string, { tier: 'admin' | 'baseline'; direction: Direction; ids: string[] }>();
   for (const pod of localPods) {
     const r = cachedPodRender(pod, family, policies, limit);
     if (!r) continue;
     origins[r.chain.name] = `pod ${pod.key}`;
     podChains.push(r.chain);
-    for (const [pc, id, direction] of r.policyChains) wantedPolicyChains.set(pc, { policy: policies.get(id)!, direction });
+    for (const [pc, id, direction] of r.policyChains) {
+      let w = wantedPolicyChains.get(id);
+      if (!w) wantedPolicyChains.set(id, (w = {}));
+      w[direction] = pc;
+    }
     for (const [tc, tier, direction, ids] of r.tierChains) wantedTierChains.set(tc, { tier, direction, ids });
     dispatch.push(...r.dispatch);
   }
@@ -630,7 +668,7 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   const dispatchTrees: IptChain[] = [];
   for (const direction of ['dst', 'src'] as const) {
     const what = direction === 'dst' ? 'destination (ingress)' : 'source (egress)';
-    for (const c of dispatchChains(family, direction, dispatch)) {
+    for (const c of cachedDispatchChains(family, direction, dispatch)) {
       dispatchTrees.push(c);
       origins[c.name] = `dispatch by ${what} pod IP`;
     }
@@ -639,9 +677,11 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   // Policy chains (only those a local pod chain jumps to), in policy id order.
   const policyChains: IptChain[] = [];
   for (const pol of plan.policies) {
+    const w = wantedPolicyChains.get(pol.id);
+    if (!w) continue;
     for (const direction of ['ingress', 'egress'] as const) {
-      const pc = policyChainName(pol.id, direction);
-      if (!wantedPolicyChains.has(pc)) continue;
+      const pc = w[direction];
+      if (pc === undefined) continue;
       origins[pc] = `policy ${pol.id} ${direction}${pol.audit ? ' (audited)' : ''}`;
       policyChains.push(cachedPolicyChain(pol, direction, family, reg));
     }

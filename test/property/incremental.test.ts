@@ -79,3 +79,38 @@ test('incremental build == compile(store, {node}) after every change', (t) => {
   );
   t.pass();
 });
+
+// The render keeps results across calls (pod chains, policy chains, peer member lists, dispatch
+// trees, exemptions): after every change of a random sequence, rendering the incremental plan with
+// those caches warm equals a render by a fresh copy of the module (no caches) of a from-scratch compile.
+test('render with its caches warm over a change sequence == a fresh render of compile(store, {node})', async (t) => {
+  const { render } = await import('../../src/dataplane/render.js');
+  const opts = { node: 'n1', family: 'ipv4' as const, serviceClusterIPRanges: ['10.96.0.0/12'], serviceExternalIPRanges: [], loadBalancerIPRanges: [], nodePortRange: [30000, 32767] as [number, number] };
+  let fresh = 0;
+  let isolated = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 16 }), async (ops) => {
+      const store = new ClusterStore();
+      // A base of isolated local pods (the random changes then add, move and remove pods, policies, namespaces).
+      for (const [i, ns] of NS.entries()) {
+        for (const [j, name] of ['a', 'b', 'c'].entries()) {
+          store.upsert({ kind: 'Pod', namespace: ns, name, labels: { pod: V[j % 2]! }, hostNetwork: false, phase: 'Running', nodeName: j < 2 ? 'n1' : 'n2', ips: [`10.0.${i + 1}.${j + 1}`], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] } as Pod);
+        }
+        store.upsert({ kind: 'NetworkPolicy', namespace: ns, name: 'p1', podSelector: { matchLabels: {}, matchExpressions: [] }, policyTypes: ['ingress', 'egress'], ingress: [{ peers: [{ podSelector: { matchLabels: { pod: 'a' }, matchExpressions: [] } }, { namespaceSelector: { matchLabels: {}, matchExpressions: [] } }], ports: [] }], egress: [{ peers: [{ podSelector: { matchLabels: {}, matchExpressions: [] } }], ports: [{ protocol: 'TCP', port: 'http' }] }] } as unknown as NetworkPolicy);
+      }
+      const inc = new IncrementalCompiler(store, 'n1');
+      for (const o of ops) {
+        if ('upsert' in o) store.upsert(o.upsert);
+        else store.remove(o.remove[0], o.remove[1]);
+        const warm = render(inc.build(), opts);
+        const cold = (await import(`../../src/dataplane/render.js?fresh=${fresh++}`)) as typeof import('../../src/dataplane/render.js');
+        if (!t.deepEqual(warm, cold.render(compile(store, { node: 'n1' }), opts))) return false;
+        if (warm.chains.some((c) => c.name.startsWith('KUBE-POD-FW-'))) isolated++;
+      }
+      return true;
+    }),
+    { numRuns: 60 },
+  );
+  // Most renders had isolated local pods (dispatch trees, pod and policy chains, peer sets).
+  t.true(isolated > fresh / 2, `${isolated} of ${fresh} renders with an isolated pod`);
+});
