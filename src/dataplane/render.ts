@@ -714,18 +714,21 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   }
 
   // Fail closed: an IP of this node's pod CIDRs that podwall has not programmed is rejected (new
-  // connections only; the node's own addresses, e.g. the gateway, stay reachable).
+  // connections only; the node's own addresses, e.g. the gateway, stay reachable). The matches are
+  // ordered cheapest and most selective first — the address and the conntrack state (native), the
+  // set (one hash lookup: every programmed pod stops there), and only then addrtype, which costs a
+  // route lookup.
   const failRules = (withSrc: boolean, withDst: boolean): IptRule[] => {
     const out: IptRule[] = [];
     for (const cidr of localCIDRs) {
       const text = 'podwall: reject unprogrammed local pod';
       if (withSrc) {
-        const m = ['-s', cidr, '-m', 'addrtype', '!', '--src-type', 'LOCAL', '-m', 'set', '!', '--match-set', programmedName, 'src', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED'];
+        const m = ['-s', cidr, '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED', '-m', 'set', '!', '--match-set', programmedName, 'src', '-m', 'addrtype', '!', '--src-type', 'LOCAL'];
         out.push(logRule(m, { kind: 'unprogrammed', direction: 'egress', hint: cidr }, limit, 'podwall: log unprogrammed local pod'));
         out.push({ args: [...m, ...cmt(text), ...rejectArgs(family)] });
       }
       if (withDst) {
-        const m = ['-d', cidr, '-m', 'addrtype', '!', '--dst-type', 'LOCAL', '-m', 'set', '!', '--match-set', programmedName, 'dst', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED'];
+        const m = ['-d', cidr, '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED', '-m', 'set', '!', '--match-set', programmedName, 'dst', '-m', 'addrtype', '!', '--dst-type', 'LOCAL'];
         out.push(logRule(m, { kind: 'unprogrammed', direction: 'ingress', hint: cidr }, limit, 'podwall: log unprogrammed local pod'));
         out.push({ args: [...m, ...cmt(text), ...rejectArgs(family)] });
       }
@@ -738,13 +741,21 @@ export function render(plan: Plan, opts: RenderOptions): Desired {
   const established = (dir: 'src' | 'dst'): IptRule => ({
     args: ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-m', 'set', '--match-set', isolated.name, dir, ...cmt(`established traffic ${dir === 'dst' ? 'to' : 'from'} an isolated pod`), '-j', 'ACCEPT'],
   });
+  // Any other established or related packet is of no isolated pod: nothing below can decide it (the
+  // trees hold only isolated pods, the fail-closed rules judge new connections), so it leaves at once
+  // instead of walking both trees.
+  const establishedOther: IptRule = {
+    args: ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...cmt('established traffic of pods no policy isolates: not judged here'), '-j', 'RETURN'],
+  };
+  // (The trees are not gated by podwall-isolated: that set is filled only after the iptables commit,
+  // so a gate would postpone enforcing a newly isolated pod from the commit to the set's update.)
   const toDispatch = (direction: 'dst' | 'src'): IptRule => ({
     args: [...cmt(direction === 'dst' ? 'to an isolated pod: its chain (ingress)' : 'from an isolated pod: its chain (egress)'), '-j', DISPATCH_ROOT[direction]],
   });
   const top: IptChain[] = [
-    { name: KUBE_ROUTER_INPUT, policy: '-', rules: [...inputHead, established('src'), toDispatch('src'), ...failRules(true, false), acceptRule()] },
-    { name: KUBE_ROUTER_FORWARD, policy: '-', rules: [established('dst'), established('src'), toDispatch('dst'), toDispatch('src'), ...failRules(true, true), acceptRule()] },
-    { name: KUBE_ROUTER_OUTPUT, policy: '-', rules: [established('dst'), established('src'), toDispatch('dst'), toDispatch('src'), acceptRule()] },
+    { name: KUBE_ROUTER_INPUT, policy: '-', rules: [...inputHead, established('src'), establishedOther, toDispatch('src'), ...failRules(true, false), acceptRule()] },
+    { name: KUBE_ROUTER_FORWARD, policy: '-', rules: [established('dst'), established('src'), establishedOther, toDispatch('dst'), toDispatch('src'), ...failRules(true, true), acceptRule()] },
+    { name: KUBE_ROUTER_OUTPUT, policy: '-', rules: [established('dst'), established('src'), establishedOther, toDispatch('dst'), toDispatch('src'), acceptRule()] },
   ];
   for (const c of top) origins[c.name] = 'top-level chain';
   origins[COMMON_CHAIN] = 'common rules';
