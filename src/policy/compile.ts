@@ -28,8 +28,11 @@ const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** Memoised selector evaluation for one compile run (lazy per namespace: cheap for node plans). */
 export class Selection {
   private readonly nsCache = new Map<string, string[]>();
-  private readonly podCache = new Map<string, Endpoint[]>();
+  /** Namespace → selector → its pods. */
+  private readonly podCache = new Map<string, Map<string, Endpoint[]>>();
   private readonly actionable = new Map<string, Endpoint[]>();
+  /** Namespace → the peerCache keys whose pods come from it (what a pod change there invalidates). */
+  private readonly peersByNamespace = new Map<string, Set<string>>();
   private all: Endpoint[] | undefined;
   private names: readonly string[] | undefined;
   private shadowed: ReadonlySet<string> | undefined;
@@ -39,6 +42,40 @@ export class Selection {
     opts: { ipless?: boolean } = {},
   ) {
     this.ipless = opts.ipless === true;
+  }
+
+  /**
+   * Forgets what a change of a pod in namespace `ns` can change. With this (and forgetAll on a
+   * Namespace change) one Selection serves many builds: the incremental compiler keeps it, so a
+   * recompiled policy re-reads only the namespaces that changed, and an unchanged peer keeps its
+   * arrays (the render then reuses its set by identity).
+   */
+  forgetPodsIn(ns: string): void {
+    this.actionable.delete(ns);
+    this.podCache.delete(ns);
+    this.all = undefined;
+    const peers = this.peersByNamespace.get(ns);
+    if (peers) {
+      for (const k of peers) this.peerCache.delete(k);
+      this.peersByNamespace.delete(ns);
+    }
+  }
+
+  /** Forgets everything (a Namespace changed: names, labels, which selectors match it). */
+  forgetAll(): void {
+    this.nsCache.clear();
+    this.podCache.clear();
+    this.actionable.clear();
+    this.peerCache.clear();
+    this.peersByNamespace.clear();
+    this.all = undefined;
+    this.names = undefined;
+    this.shadowed = undefined;
+  }
+
+  /** Whether the store's namespace names are still the ones this Selection read (else forgetAll). */
+  namesCurrent(): boolean {
+    return this.names === undefined || this.names === this.store.namespaceNames();
   }
 
   /** The store's namespace names (sorted), computed once per compile run. */
@@ -112,6 +149,11 @@ export class Selection {
       // Plain sort(): the same UTF-16 order as byKey, without a call per comparison.
       hit = { pods, keys: pods.map(objectKey).sort(), ips: ips.sort() };
       this.peerCache.set(k, hit);
+      for (const ns of namespaces) {
+        let peers = this.peersByNamespace.get(ns);
+        if (!peers) this.peersByNamespace.set(ns, (peers = new Set()));
+        peers.add(k);
+      }
     }
     return hit;
   }
@@ -129,11 +171,13 @@ export class Selection {
   podsMatching(ns: string, sel: LabelSelector | undefined): Endpoint[] {
     const pods = this.podsIn(ns);
     if (!sel || isEmptySelector(sel)) return pods;
-    const k = `${ns}\u0000${JSON.stringify(sel)}`;
-    let hit = this.podCache.get(k);
+    const k = JSON.stringify(sel);
+    let inNs = this.podCache.get(ns);
+    if (!inNs) this.podCache.set(ns, (inNs = new Map()));
+    let hit = inNs.get(k);
     if (!hit) {
       hit = pods.filter((p) => selectorMatches(sel, p.labels));
-      this.podCache.set(k, hit);
+      inNs.set(k, hit);
     }
     return hit;
   }

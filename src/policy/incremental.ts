@@ -89,6 +89,8 @@ export class IncrementalCompiler {
   /** Rebuilt only after a Node / Service change (renders reuse their sets while these stay the same arrays). */
   private nodes: Plan['nodes'] | undefined;
   private services: Plan['services'] | undefined;
+  /** Selector results kept across builds, forgotten by namespace as pods and namespaces change. */
+  private sel: Selection;
   /** Policies recompiled by the last build (for logs and benchmarks). */
   lastRecompiled = 0;
 
@@ -97,6 +99,7 @@ export class IncrementalCompiler {
     private readonly node: string,
   ) {
     this.podByIP = new LazyPodIPIndex(store);
+    this.sel = new Selection(store);
     store.onChange((c) => this.onChange(c));
   }
 
@@ -112,6 +115,12 @@ export class IncrementalCompiler {
   }
 
   private onChange(c: StoreChange): void {
+    if (c.kind === 'Pod') {
+      const before = c.before as Pod | undefined;
+      const after = c.after as Pod | undefined;
+      if (before) this.sel.forgetPodsIn(before.namespace);
+      if (after && after.namespace !== before?.namespace) this.sel.forgetPodsIn(after.namespace);
+    } else if (c.kind === 'Namespace') this.sel.forgetAll();
     if (c.kind === 'Node') this.nodes = undefined;
     if (c.kind === 'Service') this.services = undefined;
     // Namespaces known only through their pods or policies come and go with them.
@@ -246,7 +255,9 @@ export class IncrementalCompiler {
   }
 
   build(): Plan {
-    const sel = new Selection(this.store);
+    // A namespace known only through its pods or policies came or went: names and selectors change.
+    if (this.everything || !this.sel.namesCurrent()) this.sel = new Selection(this.store);
+    const sel = this.sel;
     const inScope = (p: Endpoint) => p.kind === 'Pod' && p.nodeName === this.node;
     let ids: Iterable<string>;
     if (this.everything) {
