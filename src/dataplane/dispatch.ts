@@ -48,13 +48,23 @@ interface Entry extends DispatchEntry {
  */
 const chainCache = new LRUCache<string, IptChain>({ max: 16384 });
 
+/**
+ * Entries with their parsed address, per entry object (pod renders hand back the same entries while a
+ * pod is unchanged: an event re-parses none of the other pods' IPs). Entries are never mutated.
+ */
+const parsed = new WeakMap<DispatchEntry, { family: Family; entry: Entry }>();
+
 /** The dispatch chains of one direction, the root (`PODWALL-DST-PODS` / `PODWALL-SRC-PODS`) first. */
 export function dispatchChains(family: Family, direction: DispatchDirection, entries: readonly DispatchEntry[]): IptChain[] {
   const list: Entry[] = [];
   for (const e of entries) {
-    const p = parseIP(e.ip);
-    if (!p || p.family !== family) throw new Error(`dispatch: ${JSON.stringify(e.ip)} is not an ${family} address`);
-    list.push({ ...e, value: p.value });
+    let hit = parsed.get(e);
+    if (!hit) {
+      const p = parseIP(e.ip);
+      if (!p || p.family !== family) throw new Error(`dispatch: ${JSON.stringify(e.ip)} is not an ${family} address`);
+      parsed.set(e, (hit = { family: p.family, entry: { ip: e.ip, chain: e.chain, comment: e.comment, value: p.value } }));
+    } else if (hit.family !== family) throw new Error(`dispatch: ${JSON.stringify(e.ip)} is not an ${family} address`);
+    list.push(hit.entry);
   }
   // By address, then by pod chain: deterministic whatever the input order.
   list.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : a.chain < b.chain ? -1 : a.chain > b.chain ? 1 : 0));
