@@ -83,7 +83,8 @@ export const RANGE_FLAG: Record<AddressKind, string> = {
 };
 
 /** Service addresses parsed once (every node add or Service change re-judges all of them). */
-const parsed = new LRUCache<string, { ip: ReturnType<typeof parseIP> }>({ max: 200_000 });
+// Bounded by count without preallocating 200,000 slots (lru-cache does for `max`).
+const parsed = new LRUCache<string, { ip: ReturnType<typeof parseIP> }>({ maxSize: 200_000, sizeCalculation: () => 1 });
 const ip = (s: string) => {
   let hit = parsed.get(s);
   if (!hit) parsed.set(s, (hit = { ip: parseIP(s) }));

@@ -12,7 +12,9 @@ export function setFamily(family: Family): 'inet' | 'inet6' {
 }
 
 /** Canonical text of every IP seen (renders and diffs see the same IPs over and over). */
-const canonical = new LRUCache<string, string>({ max: 500_000 });
+// Bounded by count (maxSize with a size of 1 each) rather than `max`: lru-cache preallocates `max`
+// slots (~25 MB for this and the other large caches at start), while this grows with use.
+const canonical = new LRUCache<string, string>({ maxSize: 500_000, sizeCalculation: () => 1 });
 const NOT_AN_IP = '';
 
 /** Dotted-quad text that is already canonical (no leading zeros, each part ≤ 255): the common case. */

@@ -31,7 +31,8 @@ export function base32(bytes: Uint8Array): string {
 }
 
 /** Names are pure functions of stable identities: compute each once. */
-const hashes = new LRUCache<string, string>({ max: 200_000 });
+// Bounded by count without preallocating 200,000 slots (see canonical in ipset.ts).
+const hashes = new LRUCache<string, string>({ maxSize: 200_000, sizeCalculation: () => 1 });
 
 /** First 16 characters of base32(sha256(identity)): [A-Z2-7]{16}. */
 export function hash16(identity: string): string {
