@@ -4,9 +4,7 @@
 // ordinary key (the schema check then names it), and plain scalars that kubectl — a YAML 1.1
 // reader — reads differently from YAML 1.2 (`05432`, `yes`, `on`, `1_000`) are warnings.
 //
-// Three readers, one verdict. Texts in the plain block style (most manifests) are read by
-// block-yaml.ts, which leaves everything else, and every scalar the readers below might read
-// differently, to them. js-yaml (4.x, ~3x faster than its 5.x line and ~10x faster than the yaml
+// Two readers, one verdict. js-yaml (4.x, ~3x faster than its 5.x line and ~10x faster than the yaml
 // library on large manifests) reads the texts it reads exactly as the yaml library does: those
 // without anchors, tags, merge keys or explicit keys, and without a plain token that YAML 1.1 or
 // js-yaml's own number grammar reads differently from YAML 1.2's core schema (a leading zero,
@@ -16,7 +14,6 @@
 // limits and the YAML 1.1 warnings by YAML path.
 import { load as jsYamlLoad, loadAll as jsYamlLoadAll, CORE_SCHEMA } from 'js-yaml';
 import { parseAllDocuments, visit, isMap, isPair, isScalar, isSeq, LineCounter, type Document } from 'yaml';
-import { readBlockYAML } from './block-yaml.js';
 
 /** More aliases than this in one document reject it (the yaml library's default limit). */
 export const MAX_ALIASES = 100;
@@ -158,20 +155,16 @@ const NEEDS_YAML_LIBRARY = new RegExp(String.raw`[&!]|<<|__proto__|['"\]}]#|-[ ]
 const SUSPECT_AT_START = new RegExp(String.raw`^(?:---\S|` + SUSPECT_TOKEN + ')');
 
 /**
- * block-yaml.ts, else js-yaml on the texts it reads exactly as the yaml library does (see
- * NEEDS_YAML_LIBRARY); undefined when the yaml library must decide. Such a text has no aliases and no YAML 1.1 readings to warn of.
+ * js-yaml on the texts it reads exactly as the yaml library does (see NEEDS_YAML_LIBRARY); undefined
+ * when the yaml library must decide. Such a text has no aliases and no YAML 1.1 readings to warn of.
  */
 export function readYAMLFast(text: string): ReadResult | undefined {
-  // The plain block style most manifests are written in has a reader of its own, ~3x faster than
-  // js-yaml, that leaves every text the readers might read differently to them (block-yaml.ts).
-  let values = readBlockYAML(text);
-  if (values === undefined) {
-    if (NEEDS_YAML_LIBRARY.test(text) || SUSPECT_AT_START.test(text)) return undefined;
-    try {
-      values = jsYamlLoadAll(text, null, { schema: CORE_SCHEMA }) as unknown[];
-    } catch {
-      return undefined;
-    }
+  if (NEEDS_YAML_LIBRARY.test(text) || SUSPECT_AT_START.test(text)) return undefined;
+  let values: unknown[];
+  try {
+    values = jsYamlLoadAll(text, null, { schema: CORE_SCHEMA }) as unknown[];
+  } catch {
+    return undefined;
   }
   const docs: RawDocument[] = [];
   values.forEach((value, index) => {

@@ -148,8 +148,9 @@ test('js-yaml reads every text it takes exactly as the yaml library does (raw pl
   t.true(taken > 300, `js-yaml took ${taken} of 3000 texts`);
 });
 
-// Texts js-yaml reads differently from the yaml library, found by the block-yaml property test: the
-// gate sends them to the yaml library, whose reading (or refusal) stands.
+// Texts js-yaml reads differently from the yaml library (found by a property test holding a reader to
+// the yaml library on random and hostile texts): the gate sends them to the yaml library, whose
+// reading (or refusal) stands.
 test('texts js-yaml reads differently go to the yaml library', (t) => {
   const texts = [
     "a: 'x'#\nb: 1\n", // a comment glued to a quote: the yaml library refuses it
