@@ -136,6 +136,9 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Names show() leaves as they are (inside its quotes). */
+const SAFE_NAME = /^[A-Za-z0-9._-]*$/;
+
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Kinds podwall reads, and the schema kinds that need loading for a text's documents. */
@@ -240,7 +243,9 @@ function readObject(out: FileRead, v: unknown, doc: number, item: number | undef
   }
   const ns = namespaced ? (typeof meta.namespace === 'string' ? meta.namespace : (opts.defaultNamespace ?? 'default')) : undefined;
   const id = `${kind} ${ns !== undefined ? `${ns}/` : ''}${meta.name}`;
-  const object = `${kind} ${ns !== undefined ? `${ns}/` : ''}${show(meta.name).slice(1, -1)}`;
+  // show() escapes and shortens a hostile name; an ordinary one (most) is shown as it is.
+  const shownName = meta.name.length <= 100 && SAFE_NAME.test(meta.name) ? meta.name : show(meta.name).slice(1, -1);
+  const object = `${kind} ${ns !== undefined ? `${ns}/` : ''}${shownName}`;
   const findings: Finding[] = [];
   if (raw.apiVersion === undefined || raw.apiVersion === null || raw.apiVersion === '') findings.push({ severity: 'error', code: 'missing-field', file: out.file, object, field: 'apiVersion', message: 'apiVersion is required' });
   const seen = new Set<string>();

@@ -18,10 +18,18 @@ type FieldType =
   | { t: 'intOrString' }
   | { t: 'any' };
 
+interface Field {
+  type: FieldType;
+  /** A string field that also takes a number (a resource quantity, QUANTITY_FIELDS). */
+  quantity: boolean;
+}
+
 interface Model {
-  fields: Map<string, FieldType>;
+  fields: Map<string, Field>;
   /** Wire names, for "did you mean". */
   names: string[];
+  /** The required fields (REQUIRED), and which of them must not be empty lists (NON_EMPTY). */
+  required: readonly { key: string; nonEmpty: boolean }[];
 }
 
 interface Attribute {
@@ -123,13 +131,14 @@ export function loadSchemas(kinds: readonly string[] = Object.keys(ROOT_MODELS))
       );
       const next = new Set<string>();
       for (const [name, attrs] of loaded) {
-        const fields = new Map<string, FieldType>();
+        const fields = new Map<string, Field>();
         for (const a of attrs) {
           const t = parseType(a.type, a.format);
-          fields.set(a.baseName, t);
+          fields.set(a.baseName, { type: t, quantity: QUANTITY_FIELDS.has(`${name}.${a.baseName}`) });
           referenced(t, next);
         }
-        models.set(name, { fields, names: [...fields.keys()] });
+        const required = (REQUIRED[name] ?? []).map((key) => ({ key, nonEmpty: NON_EMPTY.has(`${name}.${key}`) }));
+        models.set(name, { fields, names: [...fields.keys()], required });
       }
       frontier = [...next].filter((m) => !models.has(m));
     }
@@ -154,82 +163,131 @@ export interface SchemaProblem {
 export function schemaProblems(raw: Record<string, unknown>, kind: string): SchemaProblem[] {
   const root = ROOT_MODELS[kind];
   const out: SchemaProblem[] = [];
-  if (root === undefined || !models.has(root)) return out;
-  checkModel(raw, root, '', out);
+  const model = root !== undefined ? models.get(root) : undefined;
+  if (model === undefined) return out;
+  new Walk(out).model(raw, model);
   return out;
 }
 
 const MAX_PROBLEMS = 20;
 
-function join(path: string, key: string): string {
-  return path === '' ? key : `${path}.${key}`;
-}
+/** Kinds of path segments: a field, a list index, a map key. */
+const FIELD = 0;
+const INDEX = 1;
+const KEY = 2;
 
-function checkModel(v: Record<string, unknown>, name: string, path: string, out: SchemaProblem[]): void {
-  const model = models.get(name);
-  if (!model) return;
-  for (const key of Object.keys(v)) {
-    if (out.length >= MAX_PROBLEMS) return;
-    const type = model.fields.get(key);
-    const field = join(path, key);
-    if (type === undefined) {
-      out.push({ code: 'unknown-field', field, message: unknownFieldMessage(key, model.names) });
-      continue;
+/**
+ * One object's walk. The YAML path of where it is stands on a stack of segments and is written out
+ * only for a problem: an object that conforms costs no path strings (100,000 pods have ~10 million
+ * fields).
+ */
+class Walk {
+  private readonly segs: (string | number)[] = [];
+  private readonly kinds: number[] = [];
+  constructor(private readonly out: SchemaProblem[]) {}
+
+  private push(seg: string | number, kind: number): void {
+    this.segs.push(seg);
+    this.kinds.push(kind);
+  }
+
+  private pop(): void {
+    this.segs.pop();
+    this.kinds.pop();
+  }
+
+  /** The path of where the walk is (`spec.containers[0].ports`, `metadata.labels["a"]`). */
+  private path(): string {
+    let p = '';
+    for (let i = 0; i < this.segs.length; i++) {
+      const seg = this.segs[i]!;
+      const kind = this.kinds[i];
+      if (kind === FIELD) p = p === '' ? (seg as string) : `${p}.${seg as string}`;
+      else if (kind === INDEX) p += `[${seg as number}]`;
+      else p += `[${JSON.stringify(seg)}]`;
     }
-    const value = v[key];
-    if (value === null || value === undefined) continue;
-    checkValue(value, type, field, out, QUANTITY_FIELDS.has(`${name}.${key}`));
+    return p;
   }
-  for (const req of REQUIRED[name] ?? []) {
-    const value = v[req];
-    if (value === undefined || value === null || value === '') out.push({ code: 'missing-field', field: join(path, req), message: 'required field missing' });
-    else if (Array.isArray(value) && value.length === 0 && NON_EMPTY.has(`${name}.${req}`)) out.push({ code: 'missing-field', field: join(path, req), message: 'must list at least one item' });
-  }
-}
 
-function checkValue(value: unknown, type: FieldType, field: string, out: SchemaProblem[], quantity = false): void {
-  switch (type.t) {
-    case 'any':
-      return;
-    case 'model':
-      if (!isMapping(value)) return void out.push(typeProblem(field, 'a mapping', value));
-      return checkModel(value, type.name, field, out);
-    case 'array':
-      if (!Array.isArray(value)) return void out.push(typeProblem(field, 'a list', value));
-      for (let i = 0; i < value.length && out.length < MAX_PROBLEMS; i++) {
-        const item: unknown = value[i];
-        if (item === null || item === undefined) {
-          if (type.of.t === 'model') out.push({ code: 'invalid-type', field: `${field}[${i}]`, message: 'must be a mapping, not null' });
-          continue;
+  private problem(code: SchemaProblem['code'], message: string): void {
+    this.out.push({ code, field: this.path(), message });
+  }
+
+  model(v: Record<string, unknown>, model: Model): void {
+    const out = this.out;
+    for (const key in v) {
+      if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
+      if (out.length >= MAX_PROBLEMS) return;
+      const field = model.fields.get(key);
+      this.push(key, FIELD);
+      if (field === undefined) this.problem('unknown-field', unknownFieldMessage(key, model.names));
+      else {
+        const value = v[key];
+        if (value !== null && value !== undefined) this.value(value, field.type, field.quantity);
+      }
+      this.pop();
+    }
+    for (const { key, nonEmpty } of model.required) {
+      const value = v[key];
+      const missing = value === undefined || value === null || value === '';
+      if (!missing && !(nonEmpty && Array.isArray(value) && value.length === 0)) continue;
+      this.push(key, FIELD);
+      this.problem('missing-field', missing ? 'required field missing' : 'must list at least one item');
+      this.pop();
+    }
+  }
+
+  private value(value: unknown, type: FieldType, quantity = false): void {
+    const out = this.out;
+    switch (type.t) {
+      case 'any':
+        return;
+      case 'model': {
+        if (!isMapping(value)) return this.problem('invalid-type', typeMessage('a mapping', value));
+        const model = models.get(type.name);
+        if (model) this.model(value, model);
+        return;
+      }
+      case 'array':
+        if (!Array.isArray(value)) return this.problem('invalid-type', typeMessage('a list', value));
+        for (let i = 0; i < value.length && out.length < MAX_PROBLEMS; i++) {
+          const item: unknown = value[i];
+          this.push(i, INDEX);
+          if (item === null || item === undefined) {
+            if (type.of.t === 'model') this.problem('invalid-type', 'must be a mapping, not null');
+          } else this.value(item, type.of);
+          this.pop();
         }
-        checkValue(item, type.of, `${field}[${i}]`, out);
-      }
-      return;
-    case 'map':
-      if (!isMapping(value)) return void out.push(typeProblem(field, 'a mapping', value));
-      for (const k of Object.keys(value)) {
-        if (out.length >= MAX_PROBLEMS) return;
-        const item = value[k];
-        if (item === null || item === undefined) continue;
-        // Map values of strings are resource quantities (limits, capacity) or labels; labels are checked where they are read.
-        checkValue(item, type.of, `${field}[${JSON.stringify(k)}]`, out, type.of.t === 'string');
-      }
-      return;
-    case 'string':
-      if (typeof value === 'string') return;
-      if (quantity && typeof value === 'number') return;
-      return void out.push(typeProblem(field, 'a string', value));
-    case 'number':
-      if (typeof value !== 'number') return void out.push(typeProblem(field, type.integer ? 'an integer' : 'a number', value));
-      if (type.integer && !Number.isInteger(value)) out.push(typeProblem(field, 'an integer', value));
-      return;
-    case 'boolean':
-      if (typeof value !== 'boolean') out.push(typeProblem(field, 'true or false', value));
-      return;
-    case 'intOrString':
-      if (typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value))) return;
-      out.push(typeProblem(field, 'an integer or a string', value));
-      return;
+        return;
+      case 'map':
+        if (!isMapping(value)) return this.problem('invalid-type', typeMessage('a mapping', value));
+        for (const k in value) {
+          if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+          if (out.length >= MAX_PROBLEMS) return;
+          const item = value[k];
+          if (item === null || item === undefined) continue;
+          // Map values of strings are resource quantities (limits, capacity) or labels; labels are checked where they are read.
+          this.push(k, KEY);
+          this.value(item, type.of, type.of.t === 'string');
+          this.pop();
+        }
+        return;
+      case 'string':
+        if (typeof value === 'string') return;
+        if (quantity && typeof value === 'number') return;
+        return this.problem('invalid-type', typeMessage('a string', value));
+      case 'number':
+        if (typeof value !== 'number') return this.problem('invalid-type', typeMessage(type.integer ? 'an integer' : 'a number', value));
+        if (type.integer && !Number.isInteger(value)) this.problem('invalid-type', typeMessage('an integer', value));
+        return;
+      case 'boolean':
+        if (typeof value !== 'boolean') this.problem('invalid-type', typeMessage('true or false', value));
+        return;
+      case 'intOrString':
+        if (typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value))) return;
+        this.problem('invalid-type', typeMessage('an integer or a string', value));
+        return;
+    }
   }
 }
 
@@ -245,8 +303,8 @@ function describe(v: unknown): string {
   return `${typeof v === 'string' ? 'the string' : typeof v === 'boolean' ? 'the boolean' : 'the number'} ${s.length > 40 ? `${s.slice(0, 37)}...` : s}`;
 }
 
-function typeProblem(field: string, want: string, value: unknown): SchemaProblem {
-  return { code: 'invalid-type', field, message: `must be ${want}, not ${describe(value)}` };
+function typeMessage(want: string, value: unknown): string {
+  return `must be ${want}, not ${describe(value)}`;
 }
 
 function unknownFieldMessage(key: string, known: readonly string[]): string {

@@ -31,9 +31,12 @@ function allowsDNS(rule: Pick<PlanRule, 'peers' | 'ports' | 'invalid'>): boolean
 export function duplicateIPs(store: ClusterStore): Finding[] {
   const out: Finding[] = [];
   const first = new Map<string, string>();
-  const pods = [...store.pods.values()].filter(isActionablePod).sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : 1));
-  for (const p of pods) {
-    const key = objectKey(p);
+  // Keys computed once, not twice per comparison (100,000 pods: ~3.4 million strings).
+  const pods = [...store.pods.values()]
+    .filter(isActionablePod)
+    .map((p) => ({ p, key: objectKey(p) }))
+    .sort((a, b) => (a.key < b.key ? -1 : 1));
+  for (const { p, key } of pods) {
     p.ips.forEach((ip, i) => {
       const other = first.get(ip);
       if (other === undefined) {
@@ -111,10 +114,9 @@ export function lint(store: ClusterStore, plan: Plan = compile(store, { ipless: 
   const cnpById = new Map(plan.clusterPolicies.map((c) => [c.id, c]));
   let podAddresses: PodAddressIndex | undefined;
   const podCIDRs = [...store.nodes.values()].flatMap((n) => n.podCIDRs.map((c) => ({ c, node: n.name })));
-  const sorted = [...store.policies.values()].sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : 1));
+  const sorted = [...store.policies.values()].map((np) => ({ np, id: objectKey(np) })).sort((a, b) => (a.id < b.id ? -1 : 1));
 
-  for (const np of sorted) {
-    const id = objectKey(np);
+  for (const { np, id } of sorted) {
     const pp = planPolicies.get(id);
     if (!pp) {
       out.push(warn(np, 'selects-no-pod', 'spec.podSelector', `selects no pod: podSelector ${describeSelector(np.podSelector)} matches no running pod or workload in namespace ${np.namespace}`));
