@@ -16,7 +16,7 @@
 // really have inside --service-node-port-range.
 import { LRUCache } from 'lru-cache';
 import type { Protocol } from './model.js';
-import { bitsOf, cidrContainsIP, mustCIDR, parseCIDR, parseIP, prefixMask, type Cidr } from '../net/ip.js';
+import { bitsOf, mustCIDR, parseCIDR, parseIP, prefixMask, type Cidr } from '../net/ip.js';
 
 export interface ServiceRanges {
   /** --service-cluster-ip-range (canonical CIDRs, any family). */
@@ -93,10 +93,12 @@ const ip = (s: string) => {
 
 /** Everything about exemptions for these Services, nodes and ranges. */
 export function serviceExemptions(services: readonly ServiceAddresses[], nodes: readonly NodeAddresses[], ranges: ServiceRanges): ServiceExemptions {
-  const rangeCidrs: Record<AddressKind, Cidr[]> = {
-    clusterIP: ranges.clusterIP.map(mustCIDR),
-    externalIP: ranges.externalIP.map(mustCIDR),
-    loadBalancerIP: ranges.loadBalancerIP.map(mustCIDR),
+  // With their masks computed once (12,000 addresses at L are judged against them).
+  const withMask = (c: Cidr) => ({ family: c.family, addr: c.addr, mask: prefixMask(c.family, c.prefix) });
+  const rangeCidrs: Record<AddressKind, { family: Cidr['family']; addr: bigint; mask: bigint }[]> = {
+    clusterIP: ranges.clusterIP.map((r) => withMask(mustCIDR(r))),
+    externalIP: ranges.externalIP.map((r) => withMask(mustCIDR(r))),
+    loadBalancerIP: ranges.loadBalancerIP.map((r) => withMask(mustCIDR(r))),
   };
   const nodeAddr = new Map<string, string>();
   for (const n of nodes) for (const a of n.addresses) if (!nodeAddr.has(a)) nodeAddr.set(a, n.name);
@@ -105,13 +107,13 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
   // Longest prefix first, and within a prefix the first node in the given order: which node an
   // address is refused for depends only on the nodes whose CIDRs hold it (so a node change can be
   // judged by its own CIDRs alone, see ServiceExemptionCache).
-  const podCIDRs = new Map<string, { family: Cidr['family']; prefix: number; byAddr: Map<bigint, string> }>();
+  const podCIDRs = new Map<string, { family: Cidr['family']; prefix: number; mask: bigint; byAddr: Map<bigint, string> }>();
   for (const n of nodes) {
     for (const c of n.podCIDRs) {
       const cidr = mustCIDR(c);
       const k = `${cidr.family}/${cidr.prefix}`;
       let g = podCIDRs.get(k);
-      if (!g) podCIDRs.set(k, (g = { family: cidr.family, prefix: cidr.prefix, byAddr: new Map() }));
+      if (!g) podCIDRs.set(k, (g = { family: cidr.family, prefix: cidr.prefix, mask: prefixMask(cidr.family, cidr.prefix), byAddr: new Map() }));
       if (!g.byAddr.has(cidr.addr)) g.byAddr.set(cidr.addr, n.name);
     }
   }
@@ -119,7 +121,7 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
   const podCIDRNode = (a: { family: Cidr['family']; value: bigint }): string | undefined => {
     for (const g of groups) {
       if (g.family !== a.family) continue;
-      const node = g.byAddr.get(a.value & prefixMask(g.family, g.prefix));
+      const node = g.byAddr.get(a.value & g.mask);
       if (node !== undefined) return node;
     }
     return undefined;
@@ -141,7 +143,7 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
         if (node !== undefined) return void refused.push({ ...base, reason: 'node-address', node });
         const podNode = podCIDRNode(a);
         if (podNode !== undefined) return void refused.push({ ...base, reason: 'pod-cidr', node: podNode });
-        if (!rangeCidrs[kind].some((r) => cidrContainsIP(r, a))) return void refused.push({ ...base, reason: 'outside-range' });
+        if (!rangeCidrs[kind].some((r) => r.family === a.family && (a.value & r.mask) === r.addr)) return void refused.push({ ...base, reason: 'outside-range' });
         for (const p of s.ports) {
           const k = `${text},${p.protocol}:${p.port}`;
           if (seen.has(k)) continue;

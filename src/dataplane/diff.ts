@@ -225,7 +225,8 @@ const memberKeyCache = new WeakMap<readonly IpsetMember[], { type: string; famil
 export function memberKeys(s: Ipset): Set<string> {
   const hit = memberKeyCache.get(s.members);
   if (hit && hit.type === s.type && hit.family === s.family) return hit.keys;
-  const keys = new Set(s.members.map((m) => canonicalMember(m, s.type, s.family)));
+  // A list built by hashIpSet is canonical already: its keys are its entries.
+  const keys = isSortedCanonical(s.members) ? new Set(s.members.map((m) => m.entry)) : new Set(s.members.map((m) => canonicalMember(m, s.type, s.family)));
   memberKeyCache.set(s.members, { type: s.type, family: s.family, keys });
   return keys;
 }
