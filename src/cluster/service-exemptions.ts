@@ -16,7 +16,7 @@
 // really have inside --service-node-port-range.
 import { LRUCache } from 'lru-cache';
 import type { Protocol } from './model.js';
-import { bitsOf, mustCIDR, parseCIDR, parseIP, prefixMask, type Cidr } from '../net/ip.js';
+import { mustCIDR, parseCIDR, parseIP, prefixMask, type Cidr } from '../net/ip.js';
 
 export interface ServiceRanges {
   /** --service-cluster-ip-range (canonical CIDRs, any family). */
@@ -127,6 +127,7 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
     return undefined;
   };
   const seen = new Set<string>();
+  const collected: AddressIndex | undefined = addressIndexes.has(services) ? undefined : { texts: new Set(), values: { ipv4: [], ipv6: [] } };
   const addressPorts: ServiceExemptions['addressPorts'] = [];
   const refused: RefusedAddress[] = [];
   for (const s of services) {
@@ -137,6 +138,7 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
     ] as const) {
       list.forEach((text, index) => {
         const a = ip(text);
+        if (collected) indexAddress(collected, text, a);
         if (!a) return; // normalisation already refused it
         const base = { service: s.key, kind, index, ip: text };
         const node = nodeAddr.get(text);
@@ -153,6 +155,7 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
       });
     }
   }
+  if (collected) addressIndexes.set(services, collected);
   addressPorts.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : a.port - b.port));
 
   const byProto: Record<Protocol, Set<number>> = { TCP: new Set(), UDP: new Set(), SCTP: new Set() };
@@ -169,28 +172,29 @@ export function serviceExemptions(services: readonly ServiceAddresses[], nodes: 
 }
 
 /**
- * Sorted Service address values per family, built once per Services list (on the first node change
- * judged against it): which Service addresses lie inside a CIDR is a binary search.
+ * Every Service address of a Services list (text, and parsed value per family), collected by the
+ * full judgement as it goes — a node change then checks the node's addresses and pod CIDRs against
+ * it without parsing 10^4 addresses again on the first node event.
  */
-const addressIndexes = new WeakMap<readonly ServiceAddresses[], { texts: Set<string>; sorted: Record<Cidr['family'], bigint[]> }>();
+interface AddressIndex {
+  texts: Set<string>;
+  values: Record<Cidr['family'], bigint[]>;
+}
+const addressIndexes = new WeakMap<readonly ServiceAddresses[], AddressIndex>();
 
-function addressIndex(services: readonly ServiceAddresses[]): { texts: Set<string>; sorted: Record<Cidr['family'], bigint[]> } {
+function addressIndex(services: readonly ServiceAddresses[]): AddressIndex {
   let idx = addressIndexes.get(services);
   if (idx) return idx;
-  idx = { texts: new Set(), sorted: { ipv4: [], ipv6: [] } };
-  for (const s of services) {
-    for (const list of [s.clusterIPs, s.externalIPs, s.loadBalancerIPs]) {
-      for (const text of list) {
-        if (idx.texts.has(text)) continue;
-        idx.texts.add(text);
-        const a = ip(text);
-        if (a) idx.sorted[a.family].push(a.value);
-      }
-    }
-  }
-  for (const f of ['ipv4', 'ipv6'] as const) idx.sorted[f].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  idx = { texts: new Set(), values: { ipv4: [], ipv6: [] } };
+  for (const s of services) for (const list of [s.clusterIPs, s.externalIPs, s.loadBalancerIPs]) for (const text of list) indexAddress(idx, text, ip(text));
   addressIndexes.set(services, idx);
   return idx;
+}
+
+function indexAddress(idx: AddressIndex, text: string, a: ReturnType<typeof parseIP>): void {
+  if (idx.texts.has(text)) return;
+  idx.texts.add(text);
+  if (a) idx.values[a.family].push(a.value);
 }
 
 /** Whether any Service address equals one of these node addresses or lies inside one of these CIDRs. */
@@ -201,17 +205,8 @@ function holdsServiceAddress(services: readonly ServiceAddresses[], node: NodeAd
     const r = parseCIDR(c);
     // A CIDR that does not parse is judged by the full computation (which rejects it the same way).
     if (!r.ok) return true;
-    const lo = r.cidr.addr;
-    const hi = lo | (((1n << BigInt(bitsOf(r.cidr.family))) - 1n) ^ prefixMask(r.cidr.family, r.cidr.prefix));
-    const list = idx.sorted[r.cidr.family];
-    let a = 0;
-    let b = list.length;
-    while (a < b) {
-      const m = (a + b) >> 1;
-      if (list[m]! < lo) a = m + 1;
-      else b = m;
-    }
-    if (a < list.length && list[a]! <= hi) return true;
+    const mask = prefixMask(r.cidr.family, r.cidr.prefix);
+    for (const v of idx.values[r.cidr.family]) if ((v & mask) === r.cidr.addr) return true;
   }
   return false;
 }
