@@ -73,7 +73,8 @@ export function accept(prev: ReadonlyMap<string, Accepted>, files: readonly File
       findings.push({ severity: 'error', code: 'duplicate-object', file: d.file, object: id, message: `also defined in ${where(chosen)}, ${why}: that definition is the one in force, this one is rejected` });
     }
     if (chosen.object) {
-      const a: Accepted = { id, kind: kindOf(id), object: chosen.object, file: chosen.file, raw: chosen.raw };
+      const a: Accepted = { id, kind: kindOf(id), object: chosen.object, file: chosen.file };
+      if (chosen.raw) a.raw = chosen.raw;
       next.set(id, a);
       continue;
     }

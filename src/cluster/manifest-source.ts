@@ -388,7 +388,8 @@ export class ManifestSource {
       }
       const text = buf.toString('utf8');
       if (text.trim() === '') return this.unavailable(`${file} is empty (being written?)`);
-      const read = await readManifestText(text, file, { inFolder: true });
+      // Only the saved kinds' raw objects are read again (the state file).
+      const read = await readManifestText(text, file, { inFolder: true, keepRaw: (kind) => SAVED_KINDS.has(kind) });
       const hash = sha256(buf);
       this.cache.set(file, { sig, hash, read });
       fresh.add(read);
