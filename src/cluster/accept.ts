@@ -38,6 +38,7 @@ export interface AcceptResult {
   rejected: string[];
 }
 
+const NO_DEFINITIONS: readonly Definition[] = [];
 const kindOf = (id: string) => id.slice(0, id.indexOf(' '));
 
 function where(d: Definition): string {
@@ -52,22 +53,24 @@ export function accept(prev: ReadonlyMap<string, Accepted>, files: readonly File
   const next = new Map<string, Accepted>();
   const findings: Finding[] = [];
   const rejected: string[] = [];
-  const byId = new Map<string, Definition[]>();
+  // An object's definitions: the one, or (rarely) a list (100,000 one-element arrays fewer).
+  const byId = new Map<string, Definition | Definition[]>();
   const present = new Set<string>();
   const unclean = new Set<string>();
   for (const f of files) {
     present.add(f.file);
     if (f.unidentified > 0 || f.defs.some((d) => d.object === undefined)) unclean.add(f.file);
     for (const d of f.defs) {
-      const list = byId.get(d.id);
-      if (list) list.push(d);
-      else byId.set(d.id, [d]);
+      const held = byId.get(d.id);
+      if (held === undefined) byId.set(d.id, d);
+      else if (Array.isArray(held)) held.push(d);
+      else byId.set(d.id, [held, d]);
     }
   }
-  for (const [id, defs] of byId) {
+  for (const [id, held] of byId) {
     const before = prev.get(id);
-    const chosen = (before && defs.find((d) => d.file === before.file)) ?? defs[0]!;
-    for (const d of defs) {
+    const chosen = !Array.isArray(held) ? held : ((before && held.find((d) => d.file === before.file)) ?? held[0]!);
+    for (const d of Array.isArray(held) ? held : NO_DEFINITIONS) {
       if (d === chosen) continue;
       const why = before && chosen.file === before.file ? 'where its accepted version comes from' : 'first in file order';
       findings.push({ severity: 'error', code: 'duplicate-object', file: d.file, object: id, message: `also defined in ${where(chosen)}, ${why}: that definition is the one in force, this one is rejected` });

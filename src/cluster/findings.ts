@@ -49,3 +49,12 @@ const READ_SAFELY = new Set(['invalid-enforcement']);
 export function rejectsObject(findings: readonly Finding[]): boolean {
   return findings.some((f) => f.severity === 'error' && !READ_SAFELY.has(f.code));
 }
+
+/** Names show() leaves as they are inside its quotes. */
+const PLAIN_TEXT = /^[A-Za-z0-9._-]*$/;
+
+/** show() without its quotes: a user-provided name inside a message or an object's description. */
+export function showBare(value: string): string {
+  // An ordinary name (most) is shown as it is, without JSON.stringify.
+  return value.length <= 100 && PLAIN_TEXT.test(value) ? value : show(value).slice(1, -1);
+}

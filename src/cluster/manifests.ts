@@ -8,7 +8,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClusterStore } from './store.js';
-import { type Finding, rejectsObject, show } from './findings.js';
+import { type Finding, rejectsObject, showBare } from './findings.js';
 import { METADATA_NAME_LABEL, normalizeObject, type NormalizeOptions } from './normalize.js';
 import type { ClusterObject, Namespace } from './model.js';
 import { readDocuments, type RawDocument } from './documents.js';
@@ -143,9 +143,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Names show() leaves as they are (inside its quotes). */
-const SAFE_NAME = /^[A-Za-z0-9._-]*$/;
-
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Kinds podwall reads, and the schema kinds that need loading for a text's documents. */
@@ -250,18 +247,17 @@ function readObject(out: FileRead, v: unknown, doc: number, item: number | undef
   }
   const ns = namespaced ? (typeof meta.namespace === 'string' ? meta.namespace : (opts.defaultNamespace ?? 'default')) : undefined;
   const id = `${kind} ${ns !== undefined ? `${ns}/` : ''}${meta.name}`;
-  // show() escapes and shortens a hostile name; an ordinary one (most) is shown as it is.
-  const shownName = meta.name.length <= 100 && SAFE_NAME.test(meta.name) ? meta.name : show(meta.name).slice(1, -1);
-  const object = `${kind} ${ns !== undefined ? `${ns}/` : ''}${shownName}`;
+  const object = `${kind} ${ns !== undefined ? `${ns}/` : ''}${showBare(meta.name)}`;
   const findings: Finding[] = [];
   if (raw.apiVersion === undefined || raw.apiVersion === null || raw.apiVersion === '') findings.push({ severity: 'error', code: 'missing-field', file: out.file, object, field: 'apiVersion', message: 'apiVersion is required' });
-  const seen = new Set<string>();
-  for (const p of schemaProblems(raw, kind)) {
-    seen.add(`${p.field}\u0000${p.code}`);
-    findings.push({ severity: 'error', code: p.code, file: out.file, object, field: p.field, message: p.message });
+  const problems = schemaProblems(raw, kind);
+  for (const p of problems) findings.push({ severity: 'error', code: p.code, file: out.file, object, field: p.field, message: p.message });
+  if (problems.length === 0) findings.push(...r.findings);
+  else {
+    // normalize.ts names some of the same problems (unknown fields of a NetworkPolicy): once is enough.
+    const seen = new Set(problems.map((p) => `${p.field}\u0000${p.code}`));
+    for (const f of r.findings) if (!seen.has(`${f.field ?? ''}\u0000${f.code}`)) findings.push(f);
   }
-  // normalize.ts names some of the same problems (unknown fields of a NetworkPolicy): once is enough.
-  for (const f of r.findings) if (!seen.has(`${f.field ?? ''}\u0000${f.code}`)) findings.push(f);
   for (const w of warnings) findings.push({ severity: 'warning', code: w.code, file: out.file, object, field: w.field, message: w.message });
   const def: Definition = { id, file: out.file, doc, findings };
   if (opts.keepRaw?.(kind) ?? true) def.raw = raw;

@@ -28,7 +28,7 @@ import type {
   WorkloadKind,
 } from './model.js';
 import { CNP_API_VERSION, ENFORCEMENT_ANNOTATION, PROTOCOLS, WORKLOAD_KINDS, type Enforcement } from './model.js';
-import { type Finding, show } from './findings.js';
+import { type Finding, show, showBare } from './findings.js';
 import { cidrContains, formatCIDR, normalizeIP, parseCIDR, parseIP, unusableAddress } from '../net/ip.js';
 // A cycle (normalize-cnp uses this module's helpers): only its hoisted function is used at load time.
 import { readClusterNetworkPolicy } from './normalize-cnp.js';
@@ -148,8 +148,8 @@ function readNamespaceOf(ctx: Ctx, meta: Json): string | undefined {
 
 function describeObject(kind: string, meta: unknown, docIndex?: number): string {
   if (isObj(meta) && typeof meta.name === 'string') {
-    const ns = typeof meta.namespace === 'string' ? `${show(meta.namespace).slice(1, -1)}/` : '';
-    return `${kind} ${ns}${show(meta.name).slice(1, -1)}`;
+    const ns = typeof meta.namespace === 'string' ? `${showBare(meta.namespace)}/` : '';
+    return `${kind} ${ns}${showBare(meta.name)}`;
   }
   return `${kind} (unnamed${docIndex !== undefined ? `, document ${docIndex}` : ''})`;
 }

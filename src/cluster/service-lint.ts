@@ -40,10 +40,11 @@ function message(r: RefusedAddress, ranges: ServiceRanges): { code: string; text
  * them; podwall's defaults may simply not be this cluster's); external and load-balancer IPs always.
  */
 export function lintServices(store: ClusterStore, ranges: ServiceRanges, given: { clusterIPRangeGiven: boolean; nodePortRangeGiven: boolean }): Finding[] {
-  const services = [...store.services.values()].sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : objectKey(a) > objectKey(b) ? 1 : 0));
-  const byKey = new Map<string, Service>(services.map((s) => [objectKey(s), s]));
+  // Keys computed once, not per comparison.
+  const keyed = [...store.services.values()].map((s) => ({ ...s, key: objectKey(s) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const byKey = new Map<string, Service>(keyed.map((s) => [s.key, s]));
   const e = serviceExemptions(
-    services.map((s) => ({ ...s, key: objectKey(s) })),
+    keyed,
     [...store.nodes.values()],
     ranges,
   );
