@@ -160,9 +160,23 @@ const SUSPECT_TOKEN = String.raw`(?:\?\s|-[ ]+(?:-(?:\s|$)|#)|---\S|(?:~|null|Nu
 const NEEDS_YAML_LIBRARY = new RegExp(String.raw`[&!]|<<|__proto__|[\s[{,](?=[-+.0-9?:~nNyYoO])` + SUSPECT_TOKEN);
 const SUSPECT_AT_START = new RegExp('^' + SUSPECT_TOKEN);
 
+/**
+ * A quoted scalar that goes on past its line: js-yaml takes continuation lines the yaml library
+ * refuses (one indented less than the scalar's block, e.g. `a: 'x\n\n# c\n  b'`), so every
+ * quoted scalar that spans lines is left to the yaml library. An opening quote follows a space, a
+ * line break, `[`, `{`, `,` or `:`; a single-quoted one ends at the next lone `'` (`''` is a quote
+ * inside it), a double-quoted one at the next `"` that no backslash escapes.
+ */
+const MULTILINE_QUOTED = /[\s[{,:](?:'(?:[^'\n]|'')*\n|"(?:[^"\\\n]|\\.)*\\?\n)/;
+
 /** The suspects NEEDS_YAML_LIBRARY leaves out, each looked for only when its rare character is in the text. */
 function otherSuspects(text: string): boolean {
-  return (text.includes('#') && /['"\]}]#/.test(text)) || (text.includes('\r') && /\r(?!\n)/.test(text));
+  return (
+    (text.includes('#') && /['"\]}]#/.test(text)) ||
+    (text.includes('\r') && /\r(?!\n)/.test(text)) ||
+    /^['"]/.test(text) ||
+    MULTILINE_QUOTED.test(text)
+  );
 }
 
 /**

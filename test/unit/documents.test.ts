@@ -168,6 +168,14 @@ test('texts js-yaml reads differently go to the yaml library', (t) => {
     '---x\n',
     'a: 1\n---x: 1\n',
     '\ra: {}\n',
+    // quoted scalars that go on past their line (js-yaml takes a continuation line indented less)
+    "a: 'x\n\n# c\n  b'\n",
+    "a:\n  b: 'x\n y'\n",
+    "a:\n  b: 'it''s\n y'\n",
+    'a:\n  b: "x\\" \n y"\n',
+    'a:\n  b: "x\\\n y"\n',
+    '- ["x\n y"]\n',
+    "'a\n b': 1\n",
   ];
   for (const s of texts) {
     t.is(readYAMLFast(s), undefined, JSON.stringify(s));
