@@ -1,11 +1,13 @@
 // One measurement of `bench load` in a fresh process: `node load-child.js lint|source DIR` prints
-// one JSON line (LoadMeasurement). `lint` is what `podwall lint -f DIR` does (load, compile, lint);
+// one JSON line (LoadMeasurement). `lint` is what `podwall lint -f DIR` does without range flags
+// (load, compile, lint, the Service address warnings);
 // `source` is the agent's manifests source reading DIR for the first time.
 import { loadManifests } from '../cluster/manifests.js';
 import { ManifestSource } from '../cluster/manifest-source.js';
 import { ClusterStore } from '../cluster/store.js';
 import { compile } from '../policy/compile.js';
 import { lint } from '../policy/lint.js';
+import { lintServices } from '../cluster/service-lint.js';
 import type { LoadMeasurement } from './load.js';
 
 const [mode, dir] = process.argv.slice(2);
@@ -28,6 +30,10 @@ if (mode === 'lint') {
   t = performance.now();
   const findings = [...r.findings, ...lint(r.store, plan)];
   phases.lint = performance.now() - t;
+  t = performance.now();
+  // As the command with no range flags: no ranges, the default node-port range.
+  findings.push(...lintServices(r.store, { clusterIP: [], externalIP: [], loadBalancerIP: [], nodePort: [30000, 32767] }, { clusterIPRangeGiven: false, nodePortRangeGiven: false }));
+  phases.serviceLint = performance.now() - t;
   objects = Object.values(r.summary.objects).reduce((a, b) => a + b, 0);
   errors = findings.filter((f) => f.severity === 'error').length;
 } else if (mode === 'source') {
