@@ -1,7 +1,7 @@
 // `podwall run [flags]` / `podwall --run-firewall [flags]`: the node agent. Flags are kube-router's
 // (parsed by controller/flags.ts, not commander, so `--flag=true|false` spellings work).
 import pino from 'pino';
-import { buildConfig, FlagError, flagsHelp, type RunConfig } from '../controller/flags.js';
+import { buildConfig, FlagError, flagsHelp, renderOptionsOf, type RunConfig } from '../controller/flags.js';
 import { Agent, type Source } from '../controller/agent.js';
 import type { ClusterStore } from '../cluster/store.js';
 import { UserError } from './common.js';
@@ -42,18 +42,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         await dp.init();
         return dp;
       },
-      render: (plan, family) =>
-        render(plan, {
-          family,
-          node: cfg.nodeName,
-          serviceClusterIPRanges: cfg.serviceClusterIPRanges,
-          serviceExternalIPRanges: cfg.serviceExternalIPRanges,
-          loadBalancerIPRanges: cfg.loadBalancerIPRanges,
-          nodePortRange: cfg.nodePortRange,
-          // podwall always fails closed for local pods it has not programmed (--netpol-default-deny is accepted for compatibility).
-          defaultDeny: true,
-          logLimit: cfg.logLimit,
-        }),
+      render: (plan, family) => render(plan, renderOptionsOf(cfg, family)),
       createInformerSource: (store: ClusterStore, metrics) => informerSource(store, { ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.master ? { master: cfg.master } : {}), logger, metrics }),
     },
     logger,

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { formatCIDR, parseCIDR } from '../net/ip.js';
 import type { Family } from '../cluster/model.js';
 import { parseLogBurst, parseLogRate, type LogLimit } from '../dataplane/nflog.js';
+import type { RenderOptions } from '../dataplane/render.js';
 
 export interface RunConfig {
   kubeconfig?: string;
@@ -252,6 +253,21 @@ export function buildConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     if (v !== undefined) cfg[k] = v;
   }
   return cfg;
+}
+
+/** What the agent renders one family with, from its configuration (the agent and the tests share it). */
+export function renderOptionsOf(cfg: RunConfig, family: Family): RenderOptions {
+  return {
+    family,
+    node: cfg.nodeName,
+    serviceClusterIPRanges: cfg.serviceClusterIPRanges,
+    serviceExternalIPRanges: cfg.serviceExternalIPRanges,
+    loadBalancerIPRanges: cfg.loadBalancerIPRanges,
+    nodePortRange: cfg.nodePortRange,
+    // podwall always fails closed for local pods it has not programmed (--netpol-default-deny is accepted for compatibility).
+    defaultDeny: true,
+    logLimit: cfg.logLimit,
+  };
 }
 
 export function flagsHelp(): string {

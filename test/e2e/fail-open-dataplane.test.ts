@@ -15,7 +15,7 @@ import { liveDiff, until } from '../support/kernel.js';
 import { loadManifests } from '../../src/cluster/manifests.js';
 import { compile } from '../../src/policy/compile.js';
 import { render, type Desired } from '../../src/dataplane/render.js';
-import { buildConfig } from '../../src/controller/flags.js';
+import { buildConfig, renderOptionsOf } from '../../src/controller/flags.js';
 import { systemBinary } from '../../src/dataplane/exec.js';
 import { SERVICE_PORTS_SET } from '../../src/dataplane/names.js';
 import { cidrContainsIP, mustCIDR, parseIP } from '../../src/net/ip.js';
@@ -37,16 +37,7 @@ async function desiredOf(harness: FailOpenHarness, node: string): Promise<Desire
   const cfg = buildConfig(['--manifests', harness.dir, '--hostname-override', node, ...AGENT_FLAGS]);
   const { store } = await loadManifests([harness.dir]);
   return [
-    render(compile(store, { node }), {
-      family: 'ipv4',
-      node,
-      serviceClusterIPRanges: cfg.serviceClusterIPRanges,
-      serviceExternalIPRanges: cfg.serviceExternalIPRanges,
-      loadBalancerIPRanges: cfg.loadBalancerIPRanges,
-      nodePortRange: cfg.nodePortRange,
-      defaultDeny: true,
-      logLimit: cfg.logLimit,
-    }),
+    render(compile(store, { node }), renderOptionsOf(cfg, 'ipv4')),
   ];
 }
 
